@@ -1,0 +1,89 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** One request as the edge hands it to a service: the raw pieces, body already read. */
+export interface EdgeRequest {
+  readonly method: string;
+  /** Raw path, still percent-encoded: EKS path labels must be split before they are decoded. */
+  readonly rawPath: string;
+  readonly query: URLSearchParams;
+  readonly headers: IncomingMessage['headers'];
+  readonly body: Buffer;
+  /** The base URL the client used, e.g. http://127.0.0.1:4566, for building queue URLs. */
+  readonly origin: string;
+}
+
+/** A service behind the edge. It answers the request or, for a dropped-connection fault, destroys the socket. */
+export type ServiceHandler = (req: EdgeRequest, res: ServerResponse) => Promise<void>;
+
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  contentType = 'application/json',
+  extraHeaders: Record<string, string> = {},
+): void {
+  const payload = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, {
+    'content-type': contentType,
+    'content-length': String(payload.length),
+    'x-amzn-requestid': crypto.randomUUID(),
+    ...extraHeaders,
+  });
+  res.end(payload);
+}
+
+/**
+ * An AWS error as the JS SDK and botocore read it: the type in `x-amzn-ErrorType` and, for the JSON
+ * protocols, `__type` in the body too. Never a `code` key in the body (the SDK would take it as the type).
+ */
+export function sendAwsError(
+  res: ServerResponse,
+  status: number,
+  type: string,
+  message: string,
+  options: {
+    contentType?: string;
+    extraBody?: Record<string, unknown>;
+    extraHeaders?: Record<string, string>;
+  } = {},
+): void {
+  sendJson(res, status, { ...options.extraBody, message }, options.contentType ?? 'application/json', {
+    'x-amzn-errortype': type,
+    ...options.extraHeaders,
+  });
+}
+
+/** The signing service from a SigV4 Authorization header: `Credential=AKID/date/region/SERVICE/aws4_request`. */
+export function signingService(headers: IncomingMessage['headers']): string | undefined {
+  const auth = headers.authorization;
+  if (typeof auth !== 'string') return undefined;
+  const match = /Credential=[^/]+\/\d{8}\/[^/]+\/([^/]+)\/aws4_request/.exec(auth);
+  return match?.[1];
+}
+
+/** The region from a SigV4 Authorization header, if the request was signed. */
+export function signingRegion(headers: IncomingMessage['headers']): string | undefined {
+  const auth = headers.authorization;
+  if (typeof auth !== 'string') return undefined;
+  const match = /Credential=[^/]+\/\d{8}\/([^/]+)\/[^/]+\/aws4_request/.exec(auth);
+  return match?.[1];
+}
+
+export async function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buf = chunk as Buffer;
+    size += buf.length;
+    if (size > limitBytes) throw new BodyTooLargeError(limitBytes);
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks);
+}
+
+export class BodyTooLargeError extends Error {
+  override readonly name = 'BodyTooLargeError';
+  constructor(readonly limitBytes: number) {
+    super(`Request body is larger than ${limitBytes} bytes`);
+  }
+}
