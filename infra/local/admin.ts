@@ -3,7 +3,7 @@ import type { EksEmulator } from './eks/emulator';
 import type { FaultConfig } from './eks/faults';
 import { type EdgeRequest, type ServiceHandler, sendAwsError, sendJson } from './http';
 import type { LocalEventBus } from './intake/event-bus';
-import type { LocalQueues } from './intake/queues';
+import { LocalQueueError, type LocalQueues } from './intake/queues';
 
 /**
  * `/_edge/...`: what tests, benchmarks and people at a terminal read or set on a running edge that is not an
@@ -51,7 +51,13 @@ export function createAdminHandler(deps: {
       default: {
         const queue = /^GET \/_edge\/queues\/([^/]+)$/.exec(key);
         if (queue?.[1]) {
-          sendJson(res, 200, { messages: deps.queues.messages(decodeURIComponent(queue[1])) });
+          const name = decodeURIComponent(queue[1]);
+          try {
+            sendJson(res, 200, { messages: deps.queues.messages(name) });
+          } catch (error) {
+            if (!(error instanceof LocalQueueError)) throw error;
+            sendAwsError(res, 404, error.code, error.message);
+          }
           return;
         }
         sendAwsError(res, 404, 'UnknownOperationException', `No edge admin operation at ${key}`);

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { DynamoDbLocalError } from './dynamodb-local';
 import { DEFAULT_EDGE_PORT, PortInUseError, startEdge } from './edge';
 import { DEFAULT_CLUSTERS } from './eks/emulator';
 import { AUTHENTICATION_MODES, type ClusterSeed } from './eks/model';
@@ -39,7 +40,9 @@ async function main(): Promise<void> {
   console.log(
     `  EKS clusters: ${clusters.map((c) => `${c.name} (${c.region}, ${c.accountId}, ${c.authenticationMode})`).join(', ')}`,
   );
-  console.log(`  DynamoDB Local: ${dbPath ? `on disk in ${dbPath}` : 'in memory'}`);
+  console.log(
+    `  DynamoDB Local: ${dbPath ? `on disk in ${dbPath}` : 'in memory'} (pid ${edge.dynamodb?.pid})`,
+  );
   console.log(
     `  Try: AWS_ENDPOINT_URL=${edge.url} aws eks list-access-entries --cluster-name ${clusters[0]?.name ?? 'demo'}`,
   );
@@ -106,9 +109,12 @@ class UsageError extends Error {
 
 main().catch((error: unknown) => {
   // Known failures get one clear line; anything else keeps its stack for whoever has to debug it.
-  if (error instanceof PortInUseError || error instanceof UsageError || error instanceof RangeError) {
-    console.error(`error: ${error.message}`);
-  } else if (error instanceof Error && error.name === 'DynamoDbLocalError') {
+  if (
+    error instanceof PortInUseError ||
+    error instanceof UsageError ||
+    error instanceof DynamoDbLocalError ||
+    error instanceof RangeError
+  ) {
     console.error(`error: ${error.message}`);
   } else if (
     error instanceof TypeError &&
