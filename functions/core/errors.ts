@@ -24,7 +24,7 @@ export class SubjectBusyError extends RetryableError {
 
 /** A write lost a race (its condition failed): read again and redo the work. */
 export class ConcurrentModificationError extends RetryableError {
-  override readonly name = 'ConcurrentModificationError';
+  override readonly name: string = 'ConcurrentModificationError';
 }
 
 /** A configuration file or variable is missing or wrong: stops the cold start. */
