@@ -1,20 +1,24 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { ConfigurationError } from '../../functions/core/errors';
+import { DEFAULT_RULES_FILE, startLocalBroker } from './broker';
 import { DynamoDbLocalError } from './dynamodb-local';
-import { DEFAULT_EDGE_PORT, PortInUseError, startEdge } from './edge';
-import { DEFAULT_CLUSTERS } from './eks/emulator';
+import { DEFAULT_EDGE_PORT, PortInUseError } from './edge';
 import { AUTHENTICATION_MODES, type ClusterSeed } from './eks/model';
 
 const USAGE = `Usage: npm start -- [options]
 
-Runs the local AWS edge: the EKS access-entry API, EventBridge PutEvents, SQS and DynamoDB Local behind
-one endpoint. Point any AWS SDK or the aws CLI at it with AWS_ENDPOINT_URL=http://127.0.0.1:<port>.
+Runs the broker locally: its Lambda handlers on the local AWS edge (the EKS access-entry API, EventBridge
+PutEvents, SQS and DynamoDB Local behind one endpoint). Point any AWS SDK or the aws CLI at it with
+AWS_ENDPOINT_URL=http://127.0.0.1:<port>; grant requests put on the bus or sent to the queue are handled
+as Lambda would, and outcome events are printed here.
 
 Options:
   --port <n>          port to listen on (default ${DEFAULT_EDGE_PORT}, or PORT)
   --db-path <dir>     keep DynamoDB Local's data on disk in <dir> (default: in memory)
-  --clusters <file>   JSON list of clusters to serve: [{"name","region","accountId","authenticationMode"}]
-                      (default: demo, us-east-1, 111122223333, API_AND_CONFIG_MAP)
+  --rules <file>      access rules (default ${DEFAULT_RULES_FILE}); the EKS emulator serves their clusters
+  --clusters <file>   instead, a JSON list of clusters for the emulator: [{"name","region","accountId",
+                      "authenticationMode"}]
   -h, --help          show this help`;
 
 async function main(): Promise<void> {
@@ -23,6 +27,7 @@ async function main(): Promise<void> {
       port: { type: 'string' },
       'db-path': { type: 'string' },
       clusters: { type: 'string' },
+      rules: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -32,19 +37,32 @@ async function main(): Promise<void> {
     return;
   }
   const port = parsePort(values.port ?? process.env.PORT ?? String(DEFAULT_EDGE_PORT));
-  const clusters = values.clusters ? readClusters(values.clusters) : DEFAULT_CLUSTERS;
   const dbPath = values['db-path'];
 
-  const edge = await startEdge({ port, eks: { clusters }, dynamodb: dbPath ? { dbPath } : {} });
-  console.log(`eks-access-broker local edge listening on ${edge.url}`);
+  const broker = await startLocalBroker({
+    port,
+    rulesFile: values.rules ?? DEFAULT_RULES_FILE,
+    ...(values.clusters ? { eks: { clusters: readClusters(values.clusters) } } : {}),
+    dynamodb: dbPath ? { dbPath } : {},
+    print: (line) => console.log(line),
+  });
+  const { edge } = broker;
+  const clusters = edge.eks.listClusters().clusters;
+  console.log(`eks-access-broker running locally; edge listening on ${edge.url}`);
+  console.log(`  EKS clusters: ${clusters.join(', ')}`);
   console.log(
-    `  EKS clusters: ${clusters.map((c) => `${c.name} (${c.region}, ${c.accountId}, ${c.authenticationMode})`).join(', ')}`,
+    `  Access rules: ${broker.rules.origin} (accepted sources: ${broker.rules.sources.join(', ')})`,
   );
   console.log(
     `  DynamoDB Local: ${dbPath ? `on disk in ${dbPath}` : 'in memory'} (pid ${edge.dynamodb?.pid})`,
   );
+  console.log('  Try:');
   console.log(
-    `  Try: AWS_ENDPOINT_URL=${edge.url} aws eks list-access-entries --cluster-name ${clusters[0]?.name ?? 'demo'}`,
+    `    export AWS_ENDPOINT_URL=${edge.url} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1`,
+  );
+  console.log('    aws events put-events --entries file://events/put-events/grant-namespaced.json');
+  console.log(
+    `    aws eks list-associated-access-policies --cluster-name ${clusters[0] ?? 'demo'} --principal-arn <principal>`,
   );
   console.log('Press Ctrl-C to stop.');
 
@@ -53,7 +71,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.log(`\n${signal}: stopping the edge and DynamoDB Local...`);
-    edge.close().then(
+    broker.close().then(
       () => process.exit(0),
       (error: unknown) => {
         console.error(`Could not stop cleanly: ${(error as Error).message}`);
@@ -113,6 +131,7 @@ main().catch((error: unknown) => {
     error instanceof PortInUseError ||
     error instanceof UsageError ||
     error instanceof DynamoDbLocalError ||
+    error instanceof ConfigurationError ||
     error instanceof RangeError
   ) {
     console.error(`error: ${error.message}`);

@@ -1,0 +1,979 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { DUE_INDEX, LEASE_TABLE_TTL_ATTRIBUTE, SUBJECT_AUDIT_INDEX } from '../../infra/lease-table';
+import {
+  ConcurrentModificationError,
+  ConfigurationError,
+  PermanentError,
+  RetryableError,
+  SubjectBusyError,
+} from '../core/errors';
+import {
+  type AccessScope,
+  EMPTY_SUBJECT_STATE,
+  type EndReason,
+  type Lease,
+  type LeaseStatus,
+  type Subject,
+  type SubjectState,
+  type Ticket,
+} from '../core/model';
+
+/** One lease transition as the audit trail keeps it. */
+export interface AuditEvent {
+  readonly type: string;
+  /** Epoch milliseconds: transitions of one request can happen within the same second. */
+  readonly at: number;
+  readonly actor: string;
+  readonly requestId: string;
+  readonly detail?: Readonly<Record<string, unknown>>;
+}
+
+export interface LeaseStoreOptions {
+  /** Created once per cold start and injected, so tests can pass a mock or point it at DynamoDB Local. */
+  readonly client: DynamoDBDocumentClient;
+  readonly tableName: string;
+  /**
+   * Partitions of the `due` index. Existing items keep the shard they were written with, so this may grow
+   * but must never shrink while leases are live (leases in dropped shards would never be found).
+   */
+  readonly dueShards?: number;
+  /** How long ended leases and their history are kept before DynamoDB TTL removes them. */
+  readonly retentionDays?: number;
+}
+
+export type CreateLeaseResult =
+  | { readonly created: true }
+  | { readonly created: false; readonly existing: Lease | undefined; readonly fingerprint: string };
+
+/** Counters for benchmarks and tests: the sweeper's reads must grow with the due leases, not the table. */
+export interface LeaseStoreStats {
+  /** Every request sent to DynamoDB. */
+  requests: number;
+  /** Items DynamoDB read for us: ScannedCount of queries (index or table) plus items returned by key reads. */
+  itemsRead: number;
+  /** Audit items of ended leases whose purgeAt could not be set after the lease was saved (see saveLease). */
+  auditItemsLeftUnpurged: number;
+}
+
+export const DEFAULT_DUE_SHARDS = 8;
+export const DEFAULT_RETENTION_DAYS = 90;
+export const DEFAULT_LOCK_TTL_SECONDS = 60;
+export const DEFAULT_LOCK_WAIT_MS = 5_000;
+
+const SECONDS_PER_DAY = 86_400;
+const MAX_TRANSACTION_ITEMS = 100;
+const MAX_BATCH_GET_KEYS = 100;
+const BATCH_GET_ATTEMPTS = 6;
+const LOCK_BACKOFF_BASE_MS = 25;
+const LOCK_BACKOFF_CAP_MS = 500;
+const POINTER_SK = 'R';
+const SUBJECT_SK = '#SUBJECT';
+const LEASE_SK_PREFIX = 'L#';
+const AUDIT_SK_PREFIX = 'A#';
+const LEASE_STATUSES: readonly LeaseStatus[] = ['pending', 'active', 'ended', 'irrevocable'];
+const END_REASONS: readonly EndReason[] = ['expired', 'requested', 'failed', 'forgotten'];
+const OPTION_NAMES = new Set(['client', 'tableName', 'dueShards', 'retentionDays']);
+
+type Item = Record<string, unknown>;
+type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+interface ItemKey {
+  readonly pk: string;
+  readonly sk: string;
+}
+
+/** The document client the store expects: undefined values dropped rather than refused. */
+export function leaseDocumentClient(client: DynamoDBClient): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+}
+
+/**
+ * The lease table (see infra/lease-table.ts for its design). Every write that can race is conditional, and
+ * every SDK error leaves here translated: a failed condition becomes a domain outcome or a
+ * ConcurrentModificationError, throttling and outages a RetryableError, anything unknown is rethrown as is.
+ */
+export class LeaseStore {
+  readonly stats: LeaseStoreStats = { requests: 0, itemsRead: 0, auditItemsLeftUnpurged: 0 };
+  private readonly client: DynamoDBDocumentClient;
+  private readonly tableName: string;
+  private readonly dueShards: number;
+  private readonly retentionSeconds: number;
+
+  constructor(options: LeaseStoreOptions) {
+    const unknown = Object.keys(options).filter((name) => !OPTION_NAMES.has(name));
+    if (unknown.length > 0)
+      throw new ConfigurationError(`LeaseStore: unknown option(s) ${unknown.join(', ')}`);
+    if (typeof options.tableName !== 'string' || options.tableName === '') {
+      throw new ConfigurationError('LeaseStore: tableName is required');
+    }
+    const dueShards = options.dueShards ?? DEFAULT_DUE_SHARDS;
+    if (!Number.isInteger(dueShards) || dueShards < 1 || dueShards > 100) {
+      throw new ConfigurationError(
+        `LeaseStore: dueShards must be an integer from 1 to 100, got ${dueShards}`,
+      );
+    }
+    const retentionDays = options.retentionDays ?? DEFAULT_RETENTION_DAYS;
+    if (!Number.isFinite(retentionDays) || retentionDays <= 0) {
+      throw new ConfigurationError(`LeaseStore: retentionDays must be positive, got ${retentionDays}`);
+    }
+    this.client = options.client;
+    this.tableName = options.tableName;
+    this.dueShards = dueShards;
+    this.retentionSeconds = Math.round(retentionDays * SECONDS_PER_DAY);
+  }
+
+  /**
+   * Records a new lease, its request pointer (the idempotency key) and its first audit event, all or none.
+   * When the requestId is taken, returns what is there so the caller can tell a replay (same fingerprint)
+   * from a conflicting reuse of the id.
+   */
+  async createLease(lease: Lease, audit: AuditEvent): Promise<CreateLeaseResult> {
+    checkAudit(lease, audit);
+    const purgeAt = lease.status === 'ended' ? this.purgeAtOf(lease) : undefined;
+    const pointer = compact({
+      pk: requestPk(lease.requestId),
+      sk: POINTER_SK,
+      kind: 'pointer',
+      requestId: lease.requestId,
+      clusterName: lease.clusterName,
+      principalArn: lease.principalArn,
+      fingerprint: lease.fingerprint,
+      [LEASE_TABLE_TTL_ATTRIBUTE]: purgeAt,
+    });
+    const transactItems: TransactItem[] = [
+      { Put: { TableName: this.tableName, Item: pointer, ConditionExpression: 'attribute_not_exists(pk)' } },
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: this.leaseItem(lease),
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
+      { Put: { TableName: this.tableName, Item: auditItem(audit, lease, lease.version, purgeAt) } },
+    ];
+    try {
+      await this.call('createLease', () =>
+        this.client.send(new TransactWriteCommand({ TransactItems: transactItems })),
+      );
+      return { created: true };
+    } catch (error) {
+      if (!(error instanceof ConcurrentModificationError)) throw error;
+      const taken = await this.takenBy(lease);
+      if (taken === undefined) throw error;
+      return { created: false, ...taken };
+    }
+  }
+
+  /** The lease of grant `requestId`, read strongly consistent through its pointer. */
+  async getLease(requestId: string): Promise<Lease | undefined> {
+    const pointer = await this.getItem('getLease', { pk: requestPk(requestId), sk: POINTER_SK });
+    if (pointer === undefined) return undefined;
+    const subject = subjectOfPointer(pointer);
+    const item = await this.getItem('getLease', { pk: subjectPk(subject), sk: leaseSk(requestId) });
+    return item === undefined ? undefined : leaseFromItem(item);
+  }
+
+  /**
+   * The subject's leases that still count (pending, active, irrevocable). One strongly consistent Query on
+   * the base table: the planner must see a lease written a moment ago, which an index cannot promise.
+   * Ended leases are read and filtered out until TTL removes them, a bounded cost per subject.
+   */
+  async leasesOf(subject: Subject): Promise<Lease[]> {
+    const items = await this.queryAll('leasesOf', {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :lease)',
+      FilterExpression: '#status <> :ended',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':pk': subjectPk(subject), ':lease': LEASE_SK_PREFIX, ':ended': 'ended' },
+      ConsistentRead: true,
+    });
+    return items.map(leaseFromItem);
+  }
+
+  /**
+   * Writes `lease` as version `expectedVersion + 1` if the stored one is still `expectedVersion`, with its
+   * audit event, in one transaction. Ending a lease also stamps purgeAt on its pointer and audit items.
+   * A lost race throws ConcurrentModificationError: read again and redo the work.
+   */
+  async saveLease(lease: Lease, expectedVersion: number, audit: AuditEvent): Promise<Lease> {
+    checkAudit(lease, audit);
+    const saved: Lease = { ...lease, version: expectedVersion + 1 };
+    const purgeAt = saved.status === 'ended' ? this.purgeAtOf(saved) : undefined;
+    const transactItems: TransactItem[] = [
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: this.leaseItem(saved),
+          ConditionExpression: '#version = :expected',
+          ExpressionAttributeNames: { '#version': 'version' },
+          ExpressionAttributeValues: { ':expected': expectedVersion },
+        },
+      },
+      { Put: { TableName: this.tableName, Item: auditItem(audit, saved, saved.version, purgeAt) } },
+    ];
+    let overflow: ItemKey[] = [];
+    if (purgeAt !== undefined) {
+      transactItems.push({
+        Update: this.purgeAtUpdate({ pk: requestPk(saved.requestId), sk: POINTER_SK }, purgeAt),
+      });
+      // The version condition above makes this list exact: every audit write also bumps the lease version.
+      // A racing save may already have written an audit under our new key: it is not ours to stamp, and a
+      // transaction may not touch one item twice; our Put of it fails on the version condition anyway.
+      const ownAuditSk = auditSk(audit.at, saved.version);
+      const unstamped = (await this.auditKeysWithout(saved.requestId, purgeAt)).filter(
+        (key) => key.sk !== ownAuditSk,
+      );
+      const room = MAX_TRANSACTION_ITEMS - transactItems.length;
+      for (const key of unstamped.slice(0, room)) {
+        transactItems.push({ Update: this.purgeAtUpdate(key, purgeAt) });
+      }
+      overflow = unstamped.slice(room);
+    }
+    await this.call('saveLease', () =>
+      this.client.send(new TransactWriteCommand({ TransactItems: transactItems })),
+    );
+    if (purgeAt !== undefined && overflow.length > 0) await this.stampOverflow(overflow, purgeAt);
+    return saved;
+  }
+
+  /**
+   * Leases whose due time (`nextAttemptAt`, else `expiresAt`) has come, oldest first, at most `limit`.
+   * One Query per shard of the sparse `due` index reads only due entries; each candidate is then re-read
+   * by key, strongly consistent, since the index lags: one that has meanwhile ended or moved is dropped.
+   */
+  async dueLeases(now: number, limit: number): Promise<Lease[]> {
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new RangeError(`limit must be a positive integer: ${limit}`);
+    }
+    const shards = Array.from({ length: this.dueShards }, (_, shard) => String(shard));
+    const perShard = await Promise.all(
+      shards.map((shard) =>
+        this.queryAll(
+          'dueLeases',
+          {
+            TableName: this.tableName,
+            IndexName: DUE_INDEX,
+            KeyConditionExpression: 'dueShard = :shard AND dueAt <= :now',
+            ExpressionAttributeValues: { ':shard': shard, ':now': now },
+            Limit: limit,
+          },
+          limit,
+        ),
+      ),
+    );
+    const candidates = perShard
+      .flat()
+      .map((item) => ({
+        pk: readString(item, 'pk'),
+        sk: readString(item, 'sk'),
+        dueAt: readNumber(item, 'dueAt'),
+      }))
+      .sort((a, b) => a.dueAt - b.dueAt || compareStrings(a.sk, b.sk))
+      .slice(0, limit);
+    const items = await this.batchGet(
+      'dueLeases',
+      candidates.map(({ pk, sk }) => ({ pk, sk })),
+    );
+    return items
+      .map(leaseFromItem)
+      .filter((lease) => lease.status !== 'ended' && dueAtOf(lease) <= now)
+      .sort((a, b) => dueAtOf(a) - dueAtOf(b) || compareStrings(a.requestId, b.requestId));
+  }
+
+  /** Every transition of grant `requestId`, in order. */
+  async history(requestId: string): Promise<AuditEvent[]> {
+    const items = await this.queryAll('history', {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :audit)',
+      ExpressionAttributeValues: { ':pk': requestPk(requestId), ':audit': AUDIT_SK_PREFIX },
+      ConsistentRead: true,
+    });
+    return items.map(auditFromItem);
+  }
+
+  /**
+   * The subject's latest `limit` transitions across all its requests (all when absent), oldest first.
+   * Read from the `subject-audit` index, so a transition of the last second may be missing.
+   */
+  async subjectHistory(subject: Subject, limit?: number): Promise<AuditEvent[]> {
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
+      throw new RangeError(`limit must be a positive integer: ${limit}`);
+    }
+    const items = await this.queryAll(
+      'subjectHistory',
+      {
+        TableName: this.tableName,
+        IndexName: SUBJECT_AUDIT_INDEX,
+        KeyConditionExpression: 'auditSubject = :subject',
+        ExpressionAttributeValues: { ':subject': subjectPk(subject) },
+        ScanIndexForward: false,
+        ...(limit === undefined ? {} : { Limit: limit }),
+      },
+      limit,
+    );
+    // Events of one millisecond have no order in the index: restore it (time, request, lease version).
+    return items
+      .slice(0, limit)
+      .map((item) => ({ event: auditFromItem(item), sk: readString(item, 'sk') }))
+      .sort(
+        (a, b) =>
+          a.event.at - b.event.at ||
+          compareStrings(a.event.requestId, b.event.requestId) ||
+          compareStrings(a.sk, b.sk),
+      )
+      .map(({ event }) => event);
+  }
+
+  async getSubjectState(subject: Subject): Promise<SubjectState> {
+    const item = await this.getItem('getSubjectState', { pk: subjectPk(subject), sk: SUBJECT_SK });
+    // The item also exists when only a lock was ever taken: no state means the empty state.
+    if (item === undefined || item.entryOwned === undefined) return EMPTY_SUBJECT_STATE;
+    return {
+      entryOwned: readBoolean(item, 'entryOwned'),
+      touched: touchedFromItem(item),
+    };
+  }
+
+  /** Saves the subject's state, only while `lockOwner` holds its lock (else ConcurrentModificationError). */
+  async saveSubjectState(subject: Subject, state: SubjectState, lockOwner: string): Promise<void> {
+    try {
+      await this.call('saveSubjectState', () =>
+        this.client.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { pk: subjectPk(subject), sk: SUBJECT_SK },
+            UpdateExpression:
+              'SET #entryOwned = :entryOwned, #touched = :touched, #version = if_not_exists(#version, :zero) + :one',
+            ConditionExpression: '#lockOwner = :owner',
+            ExpressionAttributeNames: {
+              '#entryOwned': 'entryOwned',
+              '#touched': 'touched',
+              '#version': 'version',
+              '#lockOwner': 'lockOwner',
+            },
+            ExpressionAttributeValues: {
+              ':entryOwned': state.entryOwned,
+              ':touched': touchedItem(state.touched),
+              ':zero': 0,
+              ':one': 1,
+              ':owner': lockOwner,
+            },
+          }),
+        ),
+      );
+    } catch (error) {
+      if (!(error instanceof ConcurrentModificationError)) throw error;
+      throw new ConcurrentModificationError(
+        `The lock on ${describeSubject(subject)} is not held by ${lockOwner}: its state was not saved`,
+        { cause: error.cause },
+      );
+    }
+  }
+
+  /**
+   * Takes the subject's lock until `now + ttlSeconds` (epoch seconds) if it is free, expired, or already
+   * `owner`'s (re-entry extends it). False when someone else holds it.
+   */
+  async acquireLock(subject: Subject, owner: string, now: number, ttlSeconds: number): Promise<boolean> {
+    try {
+      await this.call('acquireLock', () =>
+        this.client.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { pk: subjectPk(subject), sk: SUBJECT_SK },
+            UpdateExpression:
+              'SET #lockOwner = :owner, #lockUntil = :until, #kind = :kind, #clusterName = :clusterName, #principalArn = :principalArn',
+            ConditionExpression:
+              'attribute_not_exists(#lockOwner) OR #lockUntil <= :now OR #lockOwner = :owner',
+            ExpressionAttributeNames: {
+              '#lockOwner': 'lockOwner',
+              '#lockUntil': 'lockUntil',
+              '#kind': 'kind',
+              '#clusterName': 'clusterName',
+              '#principalArn': 'principalArn',
+            },
+            ExpressionAttributeValues: {
+              ':owner': owner,
+              ':until': now + ttlSeconds,
+              ':now': now,
+              ':kind': 'subject',
+              ':clusterName': subject.clusterName,
+              ':principalArn': subject.principalArn,
+            },
+          }),
+        ),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConcurrentModificationError) return false;
+      throw error;
+    }
+  }
+
+  /** Frees the lock if `owner` still holds it. False when it had expired and been taken over meanwhile. */
+  async releaseLock(subject: Subject, owner: string): Promise<boolean> {
+    try {
+      await this.call('releaseLock', () =>
+        this.client.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { pk: subjectPk(subject), sk: SUBJECT_SK },
+            UpdateExpression: 'REMOVE #lockOwner, #lockUntil',
+            ConditionExpression: '#lockOwner = :owner',
+            ExpressionAttributeNames: { '#lockOwner': 'lockOwner', '#lockUntil': 'lockUntil' },
+            ExpressionAttributeValues: { ':owner': owner },
+          }),
+        ),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConcurrentModificationError) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Runs `fn` holding the subject's lock: retries taking it with jittered backoff for up to `waitMs`, then
+   * throws SubjectBusyError (retryable: the message comes back later). The lock is released however `fn`
+   * ends. `now` is the clock for lock expiry (epoch seconds); the wait is measured in real time.
+   */
+  async withLock<T>(
+    subject: Subject,
+    owner: string,
+    now: () => number,
+    fn: () => Promise<T>,
+    options: { readonly ttlSeconds?: number; readonly waitMs?: number } = {},
+  ): Promise<T> {
+    const ttlSeconds = options.ttlSeconds ?? DEFAULT_LOCK_TTL_SECONDS;
+    const deadline = Date.now() + (options.waitMs ?? DEFAULT_LOCK_WAIT_MS);
+    for (let attempt = 0; !(await this.acquireLock(subject, owner, now(), ttlSeconds)); attempt++) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        throw new SubjectBusyError(`${describeSubject(subject)} is locked by another invocation`);
+      }
+      await sleep(Math.min(remaining, fullJitter(attempt)));
+    }
+    let result: T;
+    try {
+      result = await fn();
+    } catch (error) {
+      // fn's error is the one the caller must act on (it is retried or reported); a failed release only
+      // leaves the lock to expire after ttlSeconds, which the retry will wait out.
+      await this.releaseLock(subject, owner).catch(() => false);
+      throw error;
+    }
+    await this.releaseLock(subject, owner);
+    return result;
+  }
+
+  private leaseItem(lease: Lease): Item {
+    const live = lease.status !== 'ended';
+    return compact({
+      pk: subjectPk(lease),
+      sk: leaseSk(lease.requestId),
+      kind: 'lease',
+      requestId: lease.requestId,
+      clusterName: lease.clusterName,
+      principalArn: lease.principalArn,
+      policyArn: lease.policyArn,
+      accessScope: scopeItem(lease.accessScope),
+      status: lease.status,
+      breakGlass: lease.breakGlass,
+      requestedBy: lease.requestedBy,
+      reason: lease.reason,
+      ticket: lease.ticket === undefined ? undefined : compact({ ...lease.ticket }),
+      ruleId: lease.ruleId,
+      maxDurationSeconds: lease.maxDurationSeconds,
+      durationSeconds: lease.durationSeconds,
+      requestedAt: lease.requestedAt,
+      grantedAt: lease.grantedAt,
+      expiresAt: lease.expiresAt,
+      endedAt: lease.endedAt,
+      endReason: lease.endReason,
+      lastError: lease.lastError,
+      nextAttemptAt: lease.nextAttemptAt,
+      fingerprint: lease.fingerprint,
+      version: lease.version,
+      dueShard: live ? dueShardOf(lease.requestId, this.dueShards) : undefined,
+      dueAt: live ? dueAtOf(lease) : undefined,
+      [LEASE_TABLE_TTL_ATTRIBUTE]: live ? undefined : this.purgeAtOf(lease),
+    });
+  }
+
+  private purgeAtOf(lease: Lease): number {
+    if (lease.endedAt === undefined) {
+      throw new PermanentError(`Lease ${lease.requestId} is ended but has no endedAt`);
+    }
+    return lease.endedAt + this.retentionSeconds;
+  }
+
+  /** After a createLease condition failure: who holds the requestId (undefined if nobody, a lost race). */
+  private async takenBy(
+    lease: Lease,
+  ): Promise<{ existing: Lease | undefined; fingerprint: string } | undefined> {
+    const pointer = await this.getItem('createLease', { pk: requestPk(lease.requestId), sk: POINTER_SK });
+    if (pointer !== undefined) {
+      const subject = subjectOfPointer(pointer);
+      const item = await this.getItem('createLease', {
+        pk: subjectPk(subject),
+        sk: leaseSk(lease.requestId),
+      });
+      return {
+        existing: item === undefined ? undefined : leaseFromItem(item),
+        fingerprint: readString(pointer, 'fingerprint'),
+      };
+    }
+    // The lease item exists without its pointer: only TTL removing the pointer first gets here.
+    const item = await this.getItem('createLease', { pk: subjectPk(lease), sk: leaseSk(lease.requestId) });
+    if (item === undefined) return undefined;
+    const existing = leaseFromItem(item);
+    return { existing, fingerprint: existing.fingerprint };
+  }
+
+  private purgeAtUpdate(key: ItemKey, purgeAt: number) {
+    return {
+      TableName: this.tableName,
+      Key: { pk: key.pk, sk: key.sk },
+      UpdateExpression: 'SET #purgeAt = :purgeAt',
+      ExpressionAttributeNames: { '#purgeAt': LEASE_TABLE_TTL_ATTRIBUTE },
+      ExpressionAttributeValues: { ':purgeAt': purgeAt },
+    };
+  }
+
+  private async auditKeysWithout(requestId: string, purgeAt: number): Promise<ItemKey[]> {
+    const items = await this.queryAll('saveLease', {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :audit)',
+      ProjectionExpression: 'pk, sk, #purgeAt',
+      ExpressionAttributeNames: { '#purgeAt': LEASE_TABLE_TTL_ATTRIBUTE },
+      ExpressionAttributeValues: { ':pk': requestPk(requestId), ':audit': AUDIT_SK_PREFIX },
+      ConsistentRead: true,
+    });
+    return items
+      .filter((item) => item[LEASE_TABLE_TTL_ATTRIBUTE] !== purgeAt)
+      .map((item) => ({ pk: readString(item, 'pk'), sk: readString(item, 'sk') }));
+  }
+
+  /**
+   * Audit items beyond one transaction's capacity, stamped once the lease is saved. Not thrown: the lease
+   * write is committed and a retry could not redo it; a missing purgeAt only keeps history longer.
+   */
+  private async stampOverflow(keys: readonly ItemKey[], purgeAt: number): Promise<void> {
+    const outcomes = await Promise.allSettled(
+      keys.map((key) =>
+        this.call('saveLease', () => this.client.send(new UpdateCommand(this.purgeAtUpdate(key, purgeAt)))),
+      ),
+    );
+    this.stats.auditItemsLeftUnpurged += outcomes.filter((outcome) => outcome.status === 'rejected').length;
+  }
+
+  private async getItem(operation: string, key: ItemKey): Promise<Item | undefined> {
+    const output = await this.call(operation, () =>
+      this.client.send(
+        new GetCommand({ TableName: this.tableName, Key: { pk: key.pk, sk: key.sk }, ConsistentRead: true }),
+      ),
+    );
+    if (output.Item !== undefined) this.stats.itemsRead += 1;
+    return output.Item;
+  }
+
+  /** Pages to the end, or until at least `max` items are in hand. */
+  private async queryAll(operation: string, input: QueryCommandInput, max?: number): Promise<Item[]> {
+    const items: Item[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.call(operation, () =>
+        this.client.send(
+          new QueryCommand(startKey === undefined ? input : { ...input, ExclusiveStartKey: startKey }),
+        ),
+      );
+      this.stats.itemsRead += page.ScannedCount ?? page.Items?.length ?? 0;
+      items.push(...(page.Items ?? []));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined && (max === undefined || items.length < max));
+    return items;
+  }
+
+  /** Strongly consistent reads by key, in chunks, retrying what DynamoDB leaves unprocessed. Order is lost. */
+  private async batchGet(operation: string, keys: readonly ItemKey[]): Promise<Item[]> {
+    const items: Item[] = [];
+    for (let offset = 0; offset < keys.length; offset += MAX_BATCH_GET_KEYS) {
+      let pending: Record<string, unknown>[] = keys.slice(offset, offset + MAX_BATCH_GET_KEYS).map((key) => ({
+        pk: key.pk,
+        sk: key.sk,
+      }));
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt === BATCH_GET_ATTEMPTS) {
+          throw new RetryableError(`${operation}: DynamoDB left ${pending.length} keys unprocessed`);
+        }
+        if (attempt > 0) await sleep(fullJitter(attempt));
+        const request = pending;
+        const output = await this.call(operation, () =>
+          this.client.send(
+            new BatchGetCommand({
+              RequestItems: { [this.tableName]: { Keys: request, ConsistentRead: true } },
+            }),
+          ),
+        );
+        const found = output.Responses?.[this.tableName] ?? [];
+        this.stats.itemsRead += found.length;
+        items.push(...found);
+        pending = output.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
+      }
+    }
+    return items;
+  }
+
+  private async call<T>(operation: string, send: () => Promise<T>): Promise<T> {
+    this.stats.requests += 1;
+    try {
+      return await send();
+    } catch (error) {
+      throw translateDynamoDbError(error, operation);
+    }
+  }
+}
+
+const RETRYABLE_ERROR_NAMES = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'InternalServerError',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'TransactionConflictException',
+  'TransactionInProgressException',
+  'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+]);
+const RETRYABLE_NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN']);
+const RETRYABLE_CANCELLATION_CODES = new Set([
+  'TransactionConflict',
+  'ThrottlingError',
+  'ProvisionedThroughputExceeded',
+  'RequestLimitExceeded',
+]);
+
+/**
+ * Turns an SDK error into the broker's vocabulary. A failed condition (alone or inside a cancelled
+ * transaction) is a lost race, ConcurrentModificationError, which callers that expect it turn into an
+ * outcome; the original stays as `cause`. Unknown errors come back unchanged.
+ */
+export function translateDynamoDbError(error: unknown, operation: string): unknown {
+  if (!(error instanceof Error)) return error;
+  const name = error.name;
+  if (name === 'ConditionalCheckFailedException') {
+    return new ConcurrentModificationError(`${operation}: the item changed meanwhile (condition failed)`, {
+      cause: error,
+    });
+  }
+  if (name === 'TransactionCanceledException') {
+    const codes = cancellationCodes(error);
+    if (codes.includes('ConditionalCheckFailed')) {
+      return new ConcurrentModificationError(`${operation}: the item changed meanwhile (condition failed)`, {
+        cause: error,
+      });
+    }
+    if (codes.some((code) => RETRYABLE_CANCELLATION_CODES.has(code))) {
+      return new RetryableError(`${operation}: transaction cancelled (${codes.join(', ')})`, {
+        cause: error,
+      });
+    }
+    if (codes.includes('ValidationError')) {
+      return new PermanentError(`${operation}: transaction refused as invalid (${error.message})`, {
+        cause: error,
+      });
+    }
+    return error;
+  }
+  if (
+    RETRYABLE_ERROR_NAMES.has(name) ||
+    RETRYABLE_NETWORK_CODES.has(networkCode(error)) ||
+    httpStatus(error) >= 500
+  ) {
+    return new RetryableError(`${operation}: DynamoDB is throttling or unavailable (${name})`, {
+      cause: error,
+    });
+  }
+  if (name === 'ValidationException') {
+    return new PermanentError(`${operation}: DynamoDB refused the request as invalid (${error.message})`, {
+      cause: error,
+    });
+  }
+  return error;
+}
+
+/** The cancellation code of each item of a cancelled transaction, in request order ('None' for fine ones). */
+export function cancellationCodes(error: unknown): string[] {
+  if (typeof error !== 'object' || error === null || !('CancellationReasons' in error)) return [];
+  const reasons: unknown = error.CancellationReasons;
+  if (!Array.isArray(reasons)) return [];
+  return reasons.map((reason: unknown) =>
+    typeof reason === 'object' && reason !== null && 'Code' in reason && typeof reason.Code === 'string'
+      ? reason.Code
+      : 'None',
+  );
+}
+
+function networkCode(error: Error): string {
+  return 'code' in error && typeof error.code === 'string' ? error.code : '';
+}
+
+function httpStatus(error: Error): number {
+  if (!('$metadata' in error)) return 0;
+  const metadata: unknown = error.$metadata;
+  return typeof metadata === 'object' &&
+    metadata !== null &&
+    'httpStatusCode' in metadata &&
+    typeof metadata.httpStatusCode === 'number'
+    ? metadata.httpStatusCode
+    : 0;
+}
+
+/** FNV-1a over the UTF-8 bytes: stable across processes and releases, unlike anything seeded. */
+export function dueShardOf(requestId: string, shards: number): string {
+  let hash = 0x811c9dc5;
+  for (const byte of Buffer.from(requestId, 'utf8')) {
+    hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  }
+  return String(hash % shards);
+}
+
+function dueAtOf(lease: Lease): number {
+  return lease.nextAttemptAt ?? lease.expiresAt;
+}
+
+function subjectPk(subject: Subject): string {
+  return `S#${subject.clusterName}#${subject.principalArn}`;
+}
+
+function leaseSk(requestId: string): string {
+  return `${LEASE_SK_PREFIX}${requestId}`;
+}
+
+function requestPk(requestId: string): string {
+  return `R#${requestId}`;
+}
+
+/** Zero-padded so the string order of the keys is the numeric order of time, then of lease version. */
+function auditSk(at: number, version: number): string {
+  return `${AUDIT_SK_PREFIX}${String(at).padStart(15, '0')}#${String(version).padStart(10, '0')}`;
+}
+
+function describeSubject(subject: Subject): string {
+  return `${subject.principalArn} on ${subject.clusterName}`;
+}
+
+function checkAudit(lease: Lease, audit: AuditEvent): void {
+  if (audit.requestId !== lease.requestId) {
+    throw new PermanentError(`Audit event of ${audit.requestId} given with lease ${lease.requestId}`);
+  }
+  if (!Number.isSafeInteger(audit.at) || audit.at < 0) {
+    throw new PermanentError(`Audit event time must be epoch milliseconds, got ${audit.at}`);
+  }
+  if (!Number.isSafeInteger(lease.version) || lease.version < 0) {
+    throw new PermanentError(`Lease ${lease.requestId} has an invalid version ${lease.version}`);
+  }
+}
+
+function auditItem(audit: AuditEvent, subject: Subject, version: number, purgeAt: number | undefined): Item {
+  return compact({
+    pk: requestPk(audit.requestId),
+    sk: auditSk(audit.at, version),
+    kind: 'audit',
+    requestId: audit.requestId,
+    eventType: audit.type,
+    actor: audit.actor,
+    detail: audit.detail === undefined ? undefined : withoutUndefined(audit.detail),
+    leaseVersion: version,
+    clusterName: subject.clusterName,
+    principalArn: subject.principalArn,
+    auditSubject: subjectPk(subject),
+    auditAt: audit.at,
+    [LEASE_TABLE_TTL_ATTRIBUTE]: purgeAt,
+  });
+}
+
+function auditFromItem(item: Item): AuditEvent {
+  const detail = item.detail;
+  if (detail !== undefined && !isRecord(detail)) throw corrupt(item, 'detail');
+  return compact({
+    type: readString(item, 'eventType'),
+    at: readNumber(item, 'auditAt'),
+    actor: readString(item, 'actor'),
+    requestId: readString(item, 'requestId'),
+    detail,
+  });
+}
+
+function leaseFromItem(item: Item): Lease {
+  return compact({
+    requestId: readString(item, 'requestId'),
+    clusterName: readString(item, 'clusterName'),
+    principalArn: readString(item, 'principalArn'),
+    policyArn: readString(item, 'policyArn'),
+    accessScope: scopeFrom(item.accessScope, item, 'accessScope'),
+    status: readOneOf(item, 'status', LEASE_STATUSES),
+    breakGlass: readBoolean(item, 'breakGlass'),
+    requestedBy: readString(item, 'requestedBy'),
+    reason: readString(item, 'reason'),
+    ticket: item.ticket === undefined ? undefined : ticketFrom(item),
+    ruleId: readString(item, 'ruleId'),
+    maxDurationSeconds: readNumber(item, 'maxDurationSeconds'),
+    durationSeconds: readNumber(item, 'durationSeconds'),
+    requestedAt: readNumber(item, 'requestedAt'),
+    grantedAt: readOptionalNumber(item, 'grantedAt'),
+    expiresAt: readNumber(item, 'expiresAt'),
+    endedAt: readOptionalNumber(item, 'endedAt'),
+    endReason: item.endReason === undefined ? undefined : readOneOf(item, 'endReason', END_REASONS),
+    lastError: readOptionalString(item, 'lastError'),
+    nextAttemptAt: readOptionalNumber(item, 'nextAttemptAt'),
+    fingerprint: readString(item, 'fingerprint'),
+    version: readNumber(item, 'version'),
+  });
+}
+
+function subjectOfPointer(pointer: Item): Subject {
+  return {
+    clusterName: readString(pointer, 'clusterName'),
+    principalArn: readString(pointer, 'principalArn'),
+  };
+}
+
+function scopeItem(scope: AccessScope): Item {
+  return scope.type === 'cluster'
+    ? { type: 'cluster' }
+    : { type: 'namespace', namespaces: [...scope.namespaces] };
+}
+
+function scopeFrom(value: unknown, item: Item, name: string): AccessScope {
+  if (isRecord(value) && value.type === 'cluster') return { type: 'cluster' };
+  if (isRecord(value) && value.type === 'namespace') {
+    const namespaces: unknown = value.namespaces;
+    if (Array.isArray(namespaces)) {
+      const list: unknown[] = namespaces;
+      if (list.every((namespace) => typeof namespace === 'string')) {
+        return { type: 'namespace', namespaces: list.filter((namespace) => typeof namespace === 'string') };
+      }
+    }
+  }
+  throw corrupt(item, name);
+}
+
+function ticketFrom(item: Item): Ticket {
+  const ticket = item.ticket;
+  if (!isRecord(ticket)) throw corrupt(item, 'ticket');
+  return compact({
+    system: readString(ticket, 'system'),
+    key: readString(ticket, 'key'),
+    url: readOptionalString(ticket, 'url'),
+  });
+}
+
+function touchedItem(touched: SubjectState['touched']): Item {
+  return Object.fromEntries(
+    Object.entries(touched).map(([policyArn, scope]) => [
+      policyArn,
+      scope === null ? null : scopeItem(scope),
+    ]),
+  );
+}
+
+function touchedFromItem(item: Item): SubjectState['touched'] {
+  const touched = item.touched;
+  if (touched === undefined) return {};
+  if (!isRecord(touched)) throw corrupt(item, 'touched');
+  return Object.fromEntries(
+    Object.entries(touched).map(([policyArn, scope]) => [
+      policyArn,
+      scope === null ? null : scopeFrom(scope, item, `touched.${policyArn}`),
+    ]),
+  );
+}
+
+function readString(item: Item, name: string): string {
+  const value = item[name];
+  if (typeof value !== 'string') throw corrupt(item, name);
+  return value;
+}
+
+function readOptionalString(item: Item, name: string): string | undefined {
+  return item[name] === undefined ? undefined : readString(item, name);
+}
+
+function readNumber(item: Item, name: string): number {
+  const value = item[name];
+  if (typeof value !== 'number') throw corrupt(item, name);
+  return value;
+}
+
+function readOptionalNumber(item: Item, name: string): number | undefined {
+  return item[name] === undefined ? undefined : readNumber(item, name);
+}
+
+function readBoolean(item: Item, name: string): boolean {
+  const value = item[name];
+  if (typeof value !== 'boolean') throw corrupt(item, name);
+  return value;
+}
+
+function readOneOf<T extends string>(item: Item, name: string, allowed: readonly T[]): T {
+  const value = item[name];
+  const match = allowed.find((candidate) => candidate === value);
+  if (match === undefined) throw corrupt(item, name);
+  return match;
+}
+
+/** An item we cannot map is not going to improve with retries. */
+function corrupt(item: Item, name: string): PermanentError {
+  const where = typeof item.pk === 'string' ? ` ${item.pk} ${String(item.sk)}` : '';
+  return new PermanentError(`Lease table item${where} has a missing or invalid ${name}`);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Drops undefined-valued keys, so absent optional fields stay absent in items and in domain objects. */
+function compact<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as T;
+}
+
+/** Audit details come from callers: drop undefined at any depth rather than depend on marshall options. */
+function withoutUndefined(value: unknown): unknown {
+  if (Array.isArray(value)) {
+    const list: unknown[] = value;
+    return list.filter((element) => element !== undefined).map(withoutUndefined);
+  }
+  if (isRecord(value)) {
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([, field]) => field !== undefined)
+        .map(([key, field]) => [key, withoutUndefined(field)]),
+    );
+  }
+  return value;
+}
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"): spreads out competing retries. */
+function fullJitter(attempt: number): number {
+  return Math.random() * Math.min(LOCK_BACKOFF_CAP_MS, LOCK_BACKOFF_BASE_MS * 2 ** attempt);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,42 @@
+import { ConfigurationError } from '../core/errors';
+
+/** What a broker function needs from its environment, parsed once at cold start and frozen. */
+export interface BrokerConfig {
+  /** The lease table. */
+  readonly leaseTableName: string;
+  /** Where outcome events are published. */
+  readonly eventBusName: string;
+  /** The access rules (YAML), shipped with the function. */
+  readonly accessRulesFile: string;
+  /** How long an invocation waits for a subject's lock before giving the message back. */
+  readonly lockWaitMs: number;
+}
+
+/** Reads the configuration; a missing or bad variable stops the cold start with a message that names it. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<BrokerConfig> {
+  return Object.freeze({
+    leaseTableName: required(env, 'LEASE_TABLE_NAME'),
+    eventBusName: required(env, 'EVENT_BUS_NAME'),
+    accessRulesFile: required(env, 'ACCESS_RULES_FILE'),
+    lockWaitMs: integer(env, 'LOCK_WAIT_MS', 5_000, 0, 60_000),
+  });
+}
+
+function required(env: NodeJS.ProcessEnv, name: string): string {
+  const value = env[name]?.trim();
+  if (!value) throw new ConfigurationError(`Environment variable ${name} is required`);
+  return value;
+}
+
+/** Optional with a documented default; a value that is present but wrong is an error, never a default. */
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigurationError(
+      `Environment variable ${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return value;
+}

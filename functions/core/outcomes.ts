@@ -1,0 +1,121 @@
+import type { AccessScope, BrokerRequest, Lease, Rejection } from './model';
+
+/** The `source` of every event the broker publishes. */
+export const OUTCOME_SOURCE = 'eks-access-broker';
+
+export type OutcomeType =
+  | 'Access Granted'
+  | 'Access Grant Rejected'
+  | 'Access Grant Failed'
+  | 'Access Extended'
+  | 'Access Revoked'
+  | 'Access Revocation Failed'
+  | 'Break Glass Access Granted';
+
+/** One event for EventBridge: what happened to a request, for the ticket and the audit trail. */
+export interface Outcome {
+  readonly detailType: OutcomeType;
+  readonly detail: Readonly<Record<string, unknown>>;
+}
+
+const iso = (epochSeconds: number) => new Date(epochSeconds * 1000).toISOString();
+
+function leaseDetail(lease: Lease): Record<string, unknown> {
+  return {
+    requestId: lease.requestId,
+    clusterName: lease.clusterName,
+    principalArn: lease.principalArn,
+    policyArn: lease.policyArn,
+    accessScope: lease.accessScope,
+    breakGlass: lease.breakGlass,
+    requestedBy: lease.requestedBy,
+    ...(lease.ticket ? { ticket: lease.ticket } : {}),
+  };
+}
+
+/** `effectiveScope`: what the principal holds for the policy, which may be wider than this lease asked. */
+export function granted(lease: Lease, effectiveScope: AccessScope): Outcome {
+  return {
+    detailType: 'Access Granted',
+    detail: {
+      ...leaseDetail(lease),
+      effectiveScope,
+      grantedAt: iso(lease.grantedAt ?? lease.requestedAt),
+      expiresAt: iso(lease.expiresAt),
+      durationSeconds: lease.durationSeconds,
+    },
+  };
+}
+
+export function breakGlassGranted(lease: Lease): Outcome {
+  return {
+    detailType: 'Break Glass Access Granted',
+    detail: { ...leaseDetail(lease), reason: lease.reason, expiresAt: iso(lease.expiresAt) },
+  };
+}
+
+export function grantFailed(lease: Lease, error: string): Outcome {
+  return { detailType: 'Access Grant Failed', detail: { ...leaseDetail(lease), error } };
+}
+
+export function revoked(lease: Lease): Outcome {
+  return {
+    detailType: 'Access Revoked',
+    detail: {
+      ...leaseDetail(lease),
+      reason: lease.endReason ?? 'requested',
+      expiresAt: iso(lease.expiresAt),
+      revokedAt: iso(lease.endedAt ?? lease.expiresAt),
+    },
+  };
+}
+
+export function extended(lease: Lease, previousExpiresAt: number): Outcome {
+  return {
+    detailType: 'Access Extended',
+    detail: {
+      ...leaseDetail(lease),
+      previousExpiresAt: iso(previousExpiresAt),
+      expiresAt: iso(lease.expiresAt),
+    },
+  };
+}
+
+export function revocationFailed(lease: Lease, error: string): Outcome {
+  return { detailType: 'Access Revocation Failed', detail: { ...leaseDetail(lease), error } };
+}
+
+/**
+ * A refused request of any kind. The contract has one rejection event; `requestType` says which request it
+ * answers, and `requestId` is there whenever the input had a readable one.
+ */
+export function rejected(
+  rejection: Rejection,
+  context: { requestId?: string; requestType?: string; request?: BrokerRequest },
+): Outcome {
+  const request = context.request;
+  return {
+    detailType: 'Access Grant Rejected',
+    detail: {
+      requestId: context.requestId ?? request?.requestId,
+      requestType: context.requestType ?? (request ? REQUEST_TYPES[request.kind] : undefined),
+      code: rejection.code,
+      ...(rejection.field ? { field: rejection.field } : {}),
+      reason: rejection.reason,
+      ...(request?.kind === 'grant'
+        ? {
+            clusterName: request.clusterName,
+            principalArn: request.principalArn,
+            policyArn: request.policyArn,
+          }
+        : {}),
+      ...(request ? { requestedBy: request.requestedBy } : {}),
+    },
+  };
+}
+
+const REQUEST_TYPES = {
+  grant: 'Access Grant Requested',
+  revoke: 'Access Revoke Requested',
+  extend: 'Access Extend Requested',
+} as const;

@@ -1,0 +1,645 @@
+/**
+ * Access rules (guardrails), deny by default: who may get which access policy, on which cluster, in which
+ * namespaces, for how long. The file is reviewed like code and loaded at cold start; any problem in it stops
+ * the cold start with every problem listed, because a half-understood rule file is a security hole.
+ *
+ * Format (YAML), see infra/access-rules.yaml for a commented example:
+ *
+ *   version: 1                          # required, the only version
+ *   sources:                            # EventBridge sources the broker accepts requests from (1+)
+ *     - com.example.ticketing
+ *   clusters:                           # the clusters the broker manages (1+); requests name one of these
+ *     - name: demo                      # the EKS cluster name, unique
+ *       region: us-east-1
+ *       accountId: '111122223333'       # quoted: YAML reads bare digits as a number and drops leading zeros
+ *       roleArn: arn:aws:iam::444455556666:role/eks-access-broker   # optional: assumed for a cross-account cluster
+ *   breakGlass:                         # required when a rule is breakGlassOnly
+ *     minReasonLength: 20               # a break-glass request must explain itself
+ *     maxDurationSeconds: 3600          # no breakGlassOnly rule may allow more
+ *   rules:                              # tried in file order; the first rule that allows a request wins
+ *     - id: developers                  # unique; recorded on every lease the rule allowed
+ *       description: Developers read and edit workloads   # optional
+ *       clusters: [demo]                # names or globs (`*` matches any characters); each must match a cluster
+ *       principals:                     # IAM role or user ARN globs; `*` matches any characters, `/` included
+ *         - arn:aws:iam::111122223333:role/*
+ *       policies: [AmazonEKSViewPolicy, AmazonEKSEditPolicy]   # names or full ARNs, grantable policies only
+ *       namespaces: ['team-*']          # optional globs; absent: no namespace-scoped grants
+ *       clusterScope: false             # optional (default false): may grant cluster-wide
+ *       maxDurationSeconds: 28800       # longest lease, extensions included
+ *       breakGlassOnly: false           # optional (default false): only break-glass requests, and they only here
+ *
+ * A rule must grant something: clusterScope true, or namespaces. Unknown keys anywhere are errors.
+ */
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import {
+  type GrantablePolicyName,
+  normalizePolicyArn,
+  type PARTITIONS,
+  policyName,
+  policyPartition,
+} from './access-policies';
+import {
+  CLUSTER_NAME,
+  checkPrincipalArn,
+  describeIssues,
+  type FieldProblem,
+  formatPath,
+  MAX_DURATION_SECONDS,
+  MISSING_IS_REQUIRED,
+} from './contract';
+import { ConfigurationError } from './errors';
+import type { GrantRequest, Rejection } from './model';
+
+export interface ClusterConfig {
+  readonly name: string;
+  readonly region: string;
+  readonly accountId: string;
+  /** Role the broker assumes to manage a cluster in another account; absent: its own credentials. */
+  readonly roleArn?: string;
+  /** Derived from the region: the partition of every ARN on this cluster (principals, policies). */
+  readonly partition: string;
+}
+
+export interface BreakGlassConfig {
+  readonly minReasonLength: number;
+  readonly maxDurationSeconds: number;
+}
+
+export interface AccessRule {
+  readonly id: string;
+  readonly description?: string;
+  readonly clusters: readonly string[];
+  readonly principals: readonly string[];
+  /** Policy names (full ARNs in the file are reduced to their names; the partition comes from the cluster). */
+  readonly policies: readonly GrantablePolicyName[];
+  /** Namespace globs; absent: the rule allows no namespace-scoped grant. */
+  readonly namespaces?: readonly string[];
+  readonly clusterScope: boolean;
+  readonly maxDurationSeconds: number;
+  readonly breakGlassOnly: boolean;
+}
+
+export interface AccessRules {
+  readonly version: 1;
+  /** Where the rules came from (a path), for messages. */
+  readonly origin: string;
+  readonly sources: readonly string[];
+  readonly clusters: readonly ClusterConfig[];
+  readonly breakGlass?: BreakGlassConfig;
+  readonly rules: readonly AccessRule[];
+}
+
+export type Decision =
+  | {
+      readonly allowed: true;
+      readonly rule: AccessRule;
+      readonly maxDurationSeconds: number;
+      readonly cluster: ClusterConfig;
+    }
+  | { readonly allowed: false; readonly rejection: Rejection };
+
+/** The broker publishes its outcome events under this source; accepting it as input would let it talk to itself. */
+const BROKER_SOURCE = 'eks-access-broker';
+const RULE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const REGION = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
+const CLUSTER_GLOB = /^[0-9A-Za-z*][A-Za-z0-9-_*]*$/;
+const NAMESPACE_GLOB = /^[a-z0-9*-]+$/;
+const PRINCIPAL_GLOB = /^arn:[\w+=,.@:/*-]+$/;
+
+const SourceEntrySchema = z
+  .string()
+  .min(1, { error: 'must not be empty' })
+  .max(256, { error: 'must be at most 256 characters' })
+  .refine((source) => source !== BROKER_SOURCE, { error: `${BROKER_SOURCE} is the broker's own source` })
+  .refine((source) => !source.startsWith('aws.'), { error: 'aws.* sources are reserved for AWS services' });
+
+const ClusterSchema = z.strictObject({
+  name: z
+    .string()
+    .max(100, { error: 'must be at most 100 characters', abort: true })
+    .regex(CLUSTER_NAME, { error: 'is not a valid EKS cluster name' }),
+  region: z.string().regex(REGION, { error: 'is not an AWS region name like us-east-1' }),
+  accountId: z
+    .string({
+      error: (issue) =>
+        typeof issue.input === 'number'
+          ? "must be a quoted string ('111122223333'): YAML reads bare digits as a number and drops leading zeros"
+          : undefined,
+    })
+    .regex(/^\d{12}$/, { error: 'must be 12 digits' }),
+  roleArn: z
+    .string()
+    .max(2048, { abort: true })
+    .check((ctx) => {
+      const principal = checkPrincipalArn(ctx.value);
+      if (!principal.ok) ctx.issues.push({ code: 'custom', message: principal.reason, input: ctx.value });
+      else if (principal.kind !== 'role')
+        ctx.issues.push({ code: 'custom', message: 'must be an IAM role ARN', input: ctx.value });
+    })
+    .optional(),
+});
+
+const wholeNumber = (max: number) =>
+  z
+    .int({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a whole number') })
+    .min(1, { error: 'must be at least 1' })
+    .max(max, { error: `must be at most ${max}` });
+
+const BreakGlassSchema = z.strictObject({
+  minReasonLength: wholeNumber(1024),
+  maxDurationSeconds: wholeNumber(MAX_DURATION_SECONDS),
+});
+
+const PrincipalGlobSchema = z
+  .string()
+  .max(2048, { abort: true })
+  .check((ctx) => {
+    const reason = principalGlobProblem(ctx.value);
+    if (reason) ctx.issues.push({ code: 'custom', message: reason, input: ctx.value });
+  });
+
+const PolicySchema = z
+  .string()
+  .max(256, { abort: true })
+  .check((ctx) => {
+    const result = normalizePolicyArn(ctx.value);
+    if (!result.ok) ctx.issues.push({ code: 'custom', message: result.reason, input: ctx.value });
+  })
+  .transform((value): GrantablePolicyName => {
+    const result = normalizePolicyArn(value);
+    // The check above has refused everything else; this branch only satisfies the type.
+    return result.ok ? result.name : 'AmazonEKSViewPolicy';
+  });
+
+const RuleSchema = z.strictObject({
+  id: z.string().regex(RULE_ID, {
+    error: 'must be 1-64 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit',
+  }),
+  description: z.string().trim().min(1).max(1024).optional(),
+  clusters: z
+    .array(
+      z.string().max(100, { abort: true }).regex(CLUSTER_GLOB, { error: 'is not a cluster name or glob' }),
+    )
+    .min(1),
+  principals: z.array(PrincipalGlobSchema).min(1),
+  policies: z.array(PolicySchema).min(1),
+  namespaces: z
+    .array(
+      z
+        .string()
+        .max(63, { abort: true })
+        .regex(NAMESPACE_GLOB, { error: 'is not a namespace glob (a-z, 0-9, - and *)' }),
+    )
+    .min(1, { error: 'must list at least one namespace glob, or be left out (no namespace-scoped grants)' })
+    .optional(),
+  clusterScope: z.boolean().default(false),
+  maxDurationSeconds: wholeNumber(MAX_DURATION_SECONDS),
+  breakGlassOnly: z.boolean().default(false),
+});
+
+const RootSchema = z.strictObject({
+  version: z.literal(1, { error: 'must be 1' }),
+  sources: z.array(z.unknown()).min(1, { error: 'must list at least one source' }),
+  clusters: z.array(z.unknown()).min(1, { error: 'must list at least one cluster' }),
+  breakGlass: z.unknown().optional(),
+  rules: z.array(z.unknown()),
+});
+
+/**
+ * Parses and validates a rules file. Throws ConfigurationError listing every problem with its path
+ * (`rules[2].policies[0]: unknown access policy ...`). The result is deeply frozen.
+ */
+export function loadRules(yamlText: string, origin: string): AccessRules {
+  const document = parseDocument(yamlText, { prettyErrors: true, uniqueKeys: true });
+  const syntax = [...document.errors, ...document.warnings].map((error) => firstLine(error.message));
+  if (syntax.length > 0) throw configurationError(origin, syntax);
+  let raw: unknown;
+  try {
+    raw = document.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    throw configurationError(origin, [error instanceof Error ? firstLine(error.message) : String(error)]);
+  }
+  const problems: FieldProblem[] = [];
+  const rules = validate(raw, problems);
+  if (!rules || problems.length > 0) {
+    throw configurationError(
+      origin,
+      problems.map((problem) => `${problem.field || '(file)'}: ${problem.message}`),
+    );
+  }
+  return deepFreeze({ ...rules, origin });
+}
+
+/**
+ * Validates the document part by part, so that one bad entry does not hide the problems of the others: each
+ * entry is checked against its schema, and the checks across entries (duplicates, undeclared clusters,
+ * break-glass caps) read every field that is valid on its own, even in entries that have other problems.
+ */
+function validate(raw: unknown, problems: FieldProblem[]): Omit<AccessRules, 'origin'> | undefined {
+  if (!isRecord(raw)) {
+    problems.push({ field: '', message: 'must be a mapping with version, sources, clusters and rules' });
+    return undefined;
+  }
+  const root = RootSchema.safeParse(raw, MISSING_IS_REQUIRED);
+  if (!root.success) problems.push(...describeIssues(root.error.issues, []));
+  const list = (key: string): readonly unknown[] => {
+    const value = own(raw, key);
+    return Array.isArray(value) ? value : [];
+  };
+  const parse = <T>(schema: z.ZodType<T>, value: unknown, path: readonly PropertyKey[]): T | undefined => {
+    const result = schema.safeParse(value, MISSING_IS_REQUIRED);
+    if (result.success) return result.data;
+    problems.push(...describeIssues(result.error.issues, path));
+    return undefined;
+  };
+
+  const sources = list('sources').map((item, index) => parse(SourceEntrySchema, item, ['sources', index]));
+  reportDuplicates(list('sources'), (item) => item, ['sources'], [], 'source', problems);
+
+  const clusters = list('clusters').map((item, index): ClusterConfig | undefined => {
+    const value = parse(ClusterSchema, item, ['clusters', index]);
+    if (!value) return undefined;
+    const cluster: ClusterConfig = { ...value, partition: partitionOfRegion(value.region) };
+    if (value.roleArn !== undefined && !value.roleArn.startsWith(`arn:${cluster.partition}:`)) {
+      problems.push({
+        field: formatPath(['clusters', index, 'roleArn']),
+        message: `must be in partition ${cluster.partition}, the partition of region ${value.region}`,
+      });
+    }
+    return cluster;
+  });
+  reportDuplicates(
+    list('clusters'),
+    (item) => own(item, 'name'),
+    ['clusters'],
+    ['name'],
+    'cluster name',
+    problems,
+  );
+  const declared = new Set(list('clusters').flatMap((item) => fieldOf(ClusterSchema, item, 'name') ?? []));
+
+  const rawBreakGlass = own(raw, 'breakGlass');
+  const breakGlass =
+    rawBreakGlass === undefined ? undefined : parse(BreakGlassSchema, rawBreakGlass, ['breakGlass']);
+
+  const rules = list('rules').map((item, index): AccessRule | undefined => {
+    const value = parse(RuleSchema, item, ['rules', index]);
+    const at = (...path: PropertyKey[]) => formatPath(['rules', index, ...path]);
+    const clusterPatterns = own(item, 'clusters');
+    (Array.isArray(clusterPatterns) ? clusterPatterns : []).forEach((pattern: unknown, i) => {
+      if (typeof pattern !== 'string' || !CLUSTER_GLOB.test(pattern)) return;
+      if (!pattern.includes('*') && !declared.has(pattern)) {
+        problems.push({
+          field: at('clusters', i),
+          message: `cluster ${JSON.stringify(pattern)} is not declared under clusters`,
+        });
+      } else if (pattern.includes('*') && ![...declared].some((name) => globMatch(pattern, name))) {
+        problems.push({
+          field: at('clusters', i),
+          message: `glob ${JSON.stringify(pattern)} matches no declared cluster`,
+        });
+      }
+    });
+    const clusterScope = fieldOf(RuleSchema, item, 'clusterScope');
+    const namespaces = own(item, 'namespaces');
+    if (clusterScope === false && namespaces === undefined) {
+      problems.push({ field: at(), message: 'grants nothing: set clusterScope: true, or list namespaces' });
+    }
+    const maxDurationSeconds = fieldOf(RuleSchema, item, 'maxDurationSeconds');
+    if (fieldOf(RuleSchema, item, 'breakGlassOnly') === true) {
+      if (rawBreakGlass === undefined) {
+        problems.push({
+          field: at('breakGlassOnly'),
+          message: 'a breakGlassOnly rule needs the breakGlass section (minReasonLength, maxDurationSeconds)',
+        });
+      } else if (
+        breakGlass &&
+        maxDurationSeconds !== undefined &&
+        maxDurationSeconds > breakGlass.maxDurationSeconds
+      ) {
+        problems.push({
+          field: at('maxDurationSeconds'),
+          message: `${maxDurationSeconds} is above breakGlass.maxDurationSeconds (${breakGlass.maxDurationSeconds}) for a breakGlassOnly rule`,
+        });
+      }
+    }
+    if (!value) return undefined;
+    return {
+      id: value.id,
+      ...(value.description === undefined ? {} : { description: value.description }),
+      clusters: value.clusters,
+      principals: value.principals,
+      policies: [...new Set(value.policies)],
+      ...(value.namespaces === undefined ? {} : { namespaces: value.namespaces }),
+      clusterScope: value.clusterScope,
+      maxDurationSeconds: value.maxDurationSeconds,
+      breakGlassOnly: value.breakGlassOnly,
+    };
+  });
+  reportDuplicates(list('rules'), (item) => own(item, 'id'), ['rules'], ['id'], 'rule id', problems);
+
+  return {
+    version: 1,
+    sources: sources.filter((source) => source !== undefined),
+    clusters: clusters.filter((cluster) => cluster !== undefined),
+    ...(breakGlass ? { breakGlass } : {}),
+    rules: rules.filter((rule) => rule !== undefined),
+  };
+}
+
+/** One field of an entry, when that field alone is valid (absent optional fields take their defaults). */
+function fieldOf<S extends z.ZodRawShape, K extends keyof S & string>(
+  schema: z.ZodObject<S>,
+  item: unknown,
+  key: K,
+): z.output<S[K]> | undefined {
+  const field = schema.shape[key];
+  if (!field || !isRecord(item)) return undefined;
+  const result = z.safeParse(field, own(item, key));
+  return result.success ? (result.data as z.output<S[K]>) : undefined;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** An own property only: a YAML key named `__proto__` or `constructor` must not reach the prototype chain. */
+function own(value: unknown, key: string): unknown {
+  return isRecord(value) && Object.hasOwn(value, key) ? value[key] : undefined;
+}
+
+function reportDuplicates(
+  items: readonly unknown[],
+  keyOf: (item: unknown) => unknown,
+  listPath: readonly PropertyKey[],
+  keyPath: readonly PropertyKey[],
+  what: string,
+  problems: FieldProblem[],
+): void {
+  const first = new Map<string, number>();
+  items.forEach((item, index) => {
+    const key = keyOf(item);
+    if (typeof key !== 'string') return;
+    const seen = first.get(key);
+    if (seen === undefined) first.set(key, index);
+    else {
+      problems.push({
+        field: formatPath([...listPath, index, ...keyPath]),
+        message: `duplicate ${what} ${JSON.stringify(key)} (also at ${formatPath([...listPath, seen, ...keyPath])})`,
+      });
+    }
+  });
+}
+
+function principalGlobProblem(glob: string): string | undefined {
+  if (!PRINCIPAL_GLOB.test(glob)) {
+    return 'must be an IAM role or user ARN, optionally with * wildcards (arn:aws:iam::111122223333:role/*)';
+  }
+  if (glob.includes(':sts:') || glob.includes('assumed-role/')) {
+    return 'STS session ARNs never match: requests carry the role ARN (arn:aws:iam::<account>:role/<name>)';
+  }
+  if (glob.includes(':group/')) return 'IAM groups cannot have access entries: name the roles or users';
+  if (glob.includes('role/aws-service-role/')) return 'service-linked roles cannot have access entries';
+  if (!glob.includes('*')) {
+    const principal = checkPrincipalArn(glob);
+    if (!principal.ok) return principal.reason;
+  }
+  return undefined;
+}
+
+export function partitionOfRegion(region: string): (typeof PARTITIONS)[number] {
+  if (region.startsWith('cn-')) return 'aws-cn';
+  if (region.startsWith('us-gov-')) return 'aws-us-gov';
+  if (region.startsWith('us-isob-')) return 'aws-iso-b';
+  if (region.startsWith('us-iso-')) return 'aws-iso';
+  return 'aws';
+}
+
+export function evaluateSource(rules: AccessRules, source: string): boolean {
+  return rules.sources.includes(source);
+}
+
+export function clusterConfig(rules: AccessRules, name: string): ClusterConfig | undefined {
+  return rules.clusters.find((cluster) => cluster.name === name);
+}
+
+/** How far a rule got before it failed to match: the furthest miss explains a refusal best. */
+const STAGE = { cluster: 0, principal: 1, policy: 2, scope: 3, mode: 4, reason: 5, duration: 6 } as const;
+type Stage = (typeof STAGE)[keyof typeof STAGE];
+
+interface Miss {
+  readonly stage: Stage;
+  readonly rule: AccessRule;
+}
+
+/**
+ * Decides a grant request: the source and the cluster must be known, then the first rule in file order that
+ * allows it wins. When none does, the refusal explains the closest miss (the rule that got furthest), so the
+ * requester learns what to change: scope, break-glass, reason or duration.
+ */
+export function evaluateGrant(rules: AccessRules, request: GrantRequest): Decision {
+  if (!evaluateSource(rules, request.source)) {
+    return deny('SOURCE_NOT_ALLOWED', `source ${JSON.stringify(request.source)} is not allowed`, 'source');
+  }
+  const cluster = clusterConfig(rules, request.clusterName);
+  if (!cluster) {
+    return deny(
+      'UNKNOWN_CLUSTER',
+      `cluster ${JSON.stringify(request.clusterName)} is not managed by the broker`,
+      'detail.clusterName',
+    );
+  }
+  if (!request.principalArn.startsWith(`arn:${cluster.partition}:`)) {
+    return deny(
+      'INVALID_FIELD',
+      `principal must be in partition ${cluster.partition}, the partition of cluster ${cluster.name} (${cluster.region})`,
+      'detail.principalArn',
+    );
+  }
+  const policy = policyName(request.policyArn);
+  if (policyPartition(request.policyArn) !== cluster.partition) {
+    return deny(
+      'INVALID_FIELD',
+      `cluster ${cluster.name} is in partition ${cluster.partition}: use the full ARN arn:${cluster.partition}:eks::aws:cluster-access-policy/${policy ?? '<name>'}`,
+      'detail.policyArn',
+    );
+  }
+
+  let closest: Miss | undefined;
+  for (const rule of rules.rules) {
+    const stage = missedStage(rules, rule, request, policy);
+    if (stage === undefined) {
+      const cap =
+        rule.breakGlassOnly && rules.breakGlass
+          ? Math.min(rule.maxDurationSeconds, rules.breakGlass.maxDurationSeconds)
+          : rule.maxDurationSeconds;
+      return { allowed: true, rule, maxDurationSeconds: cap, cluster };
+    }
+    // Among rules that fail only on duration, the most generous one tells the requester what is possible.
+    const moreGenerous =
+      stage === closest?.stage &&
+      stage === STAGE.duration &&
+      rule.maxDurationSeconds > closest.rule.maxDurationSeconds;
+    if (!closest || stage > closest.stage || moreGenerous) {
+      closest = { stage, rule };
+    }
+  }
+  return { allowed: false, rejection: explain(rules, request, policy ?? request.policyArn, closest) };
+}
+
+function missedStage(
+  rules: AccessRules,
+  rule: AccessRule,
+  request: GrantRequest,
+  policy: string | undefined,
+): Stage | undefined {
+  if (!rule.clusters.some((pattern) => globMatch(pattern, request.clusterName))) return STAGE.cluster;
+  if (!rule.principals.some((pattern) => globMatch(pattern, request.principalArn))) return STAGE.principal;
+  if (policy === undefined || !(rule.policies as readonly string[]).includes(policy)) return STAGE.policy;
+  if (!scopeAllowed(rule, request)) return STAGE.scope;
+  if (rule.breakGlassOnly !== request.breakGlass) return STAGE.mode;
+  if (
+    request.breakGlass &&
+    request.reason.length < (rules.breakGlass?.minReasonLength ?? Number.POSITIVE_INFINITY)
+  ) {
+    return STAGE.reason;
+  }
+  if (request.durationSeconds > rule.maxDurationSeconds) return STAGE.duration;
+  return undefined;
+}
+
+function scopeAllowed(rule: AccessRule, request: GrantRequest): boolean {
+  const scope = request.accessScope;
+  if (scope.type === 'cluster') return rule.clusterScope;
+  const globs = rule.namespaces;
+  return globs !== undefined && scope.namespaces.every((namespace) => namespaceCovered(namespace, globs));
+}
+
+/**
+ * Whether every namespace that `requested` can stand for matches one of `globs`. A plain name needs one glob to
+ * match it. A requested wildcard `dev-*` stands for every name starting with `dev-`, so it needs a glob `H*`
+ * whose head H matches some prefix of `dev-` (`dev-*`, `d*`, `*`); `dev-a` or `dev-*-x` do not cover it. This is
+ * sufficient, not necessary, for exotic globs: an uncertain case is refused, never allowed.
+ */
+export function namespaceCovered(requested: string, globs: readonly string[]): boolean {
+  if (!requested.endsWith('*')) return globs.some((glob) => globMatch(glob, requested));
+  const prefix = requested.slice(0, -1);
+  return globs.some((glob) => {
+    if (!glob.endsWith('*')) return false;
+    const head = glob.slice(0, -1);
+    for (let length = 0; length <= prefix.length; length++) {
+      if (globMatch(head, prefix.slice(0, length))) return true;
+    }
+    return false;
+  });
+}
+
+/**
+ * Glob match where `*` matches any run of characters, `/` and `:` included, and everything else matches itself.
+ * Iterative with one backtrack point, so time is bounded by pattern length times text length (no regex, no
+ * catastrophic backtracking on hostile ARNs).
+ */
+export function globMatch(pattern: string, text: string): boolean {
+  let p = 0;
+  let t = 0;
+  let star = -1;
+  let resume = 0;
+  while (t < text.length) {
+    if (p < pattern.length && pattern[p] !== '*' && pattern[p] === text[t]) {
+      p++;
+      t++;
+    } else if (p < pattern.length && pattern[p] === '*') {
+      star = p++;
+      resume = t;
+    } else if (star >= 0) {
+      p = star + 1;
+      t = ++resume;
+    } else return false;
+  }
+  while (pattern[p] === '*') p++;
+  return p === pattern.length;
+}
+
+function explain(
+  rules: AccessRules,
+  request: GrantRequest,
+  policy: string,
+  miss: Miss | undefined,
+): Rejection {
+  const what = `${policy} for ${request.principalArn} on cluster ${request.clusterName}`;
+  if (!miss || miss.stage < STAGE.scope) return { code: 'NOT_ALLOWED', reason: `no rule allows ${what}` };
+  const { rule } = miss;
+  switch (miss.stage) {
+    case STAGE.scope: {
+      const asked =
+        request.accessScope.type === 'cluster'
+          ? 'at cluster scope'
+          : `in namespaces ${request.accessScope.namespaces.join(', ')}`;
+      const offered = [
+        ...(rule.clusterScope ? ['at cluster scope'] : []),
+        ...(rule.namespaces ? [`in namespaces matching ${rule.namespaces.join(', ')}`] : []),
+      ].join(' or ');
+      return {
+        code: 'NOT_ALLOWED',
+        field: 'detail.accessScope',
+        reason: `no rule allows ${what} ${asked} (rule ${rule.id} allows it only ${offered})`,
+      };
+    }
+    case STAGE.mode:
+      return request.breakGlass
+        ? {
+            code: 'NOT_ALLOWED',
+            field: 'detail.breakGlass',
+            reason: `no break-glass rule allows ${what}; rule ${rule.id} allows it as a normal request (without breakGlass)`,
+          }
+        : {
+            code: 'BREAK_GLASS_REQUIRED',
+            field: 'detail.breakGlass',
+            reason: `only break-glass rule ${rule.id} allows ${what}: send it as a break-glass request (breakGlass: true)`,
+          };
+    case STAGE.reason:
+      return {
+        code: 'BREAK_GLASS_REASON_REQUIRED',
+        field: 'detail.reason',
+        reason: `a break-glass request needs a reason of at least ${rules.breakGlass?.minReasonLength ?? 0} characters (got ${request.reason.length})`,
+      };
+    default:
+      return {
+        code: 'DURATION_TOO_LONG',
+        field: 'detail.durationSeconds',
+        reason: `rule ${rule.id} allows ${what} for at most ${rule.maxDurationSeconds} seconds (${humanDuration(rule.maxDurationSeconds)}); ${request.durationSeconds} requested`,
+      };
+  }
+}
+
+function deny(code: Rejection['code'], reason: string, field?: string): Decision {
+  return { allowed: false, rejection: { code, reason, ...(field ? { field } : {}) } };
+}
+
+function humanDuration(seconds: number): string {
+  const hours = Math.floor(seconds / 3600);
+  const minutes = Math.floor((seconds % 3600) / 60);
+  const rest = seconds % 60;
+  const parts = [hours ? `${hours} h` : '', minutes ? `${minutes} min` : '', rest ? `${rest} s` : ''];
+  return parts.filter(Boolean).join(' ');
+}
+
+function configurationError(origin: string, problems: readonly string[]): ConfigurationError {
+  const noun = problems.length === 1 ? 'problem' : 'problems';
+  return new ConfigurationError(
+    `invalid access rules in ${origin} (${problems.length} ${noun}):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+  );
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0]?.replace(/:$/, '') ?? message;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

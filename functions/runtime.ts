@@ -1,0 +1,89 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EKSClient } from '@aws-sdk/client-eks';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import { EksAccess } from './adapters/eks-access';
+import { LeaseStore, leaseDocumentClient } from './adapters/lease-store';
+import { OutcomePublisher } from './adapters/outcome-publisher';
+import { Broker } from './app/broker';
+import { loadRulesFile } from './config/access-rules-file';
+import { type BrokerConfig, loadConfig } from './config/environment';
+import type { AccessRules } from './core/rules';
+
+/** Everything a handler needs, built once per cold start: SDK clients, adapters, rules, the use cases. */
+export interface Runtime {
+  readonly config: Readonly<BrokerConfig>;
+  readonly rules: AccessRules;
+  readonly logger: Logger;
+  readonly broker: Broker;
+  readonly store: LeaseStore;
+}
+
+export const logger = new Logger({ serviceName: 'eks-access-broker' });
+
+/**
+ * Builds the runtime. The SDK clients take their endpoint from the standard AWS_ENDPOINT_URL variable, so
+ * the same code talks to AWS in Lambda and to the local edge in `npm start` and the tests.
+ */
+export function createRuntime(
+  config: Readonly<BrokerConfig>,
+  options: { clock?: () => number } = {},
+): Runtime {
+  const rules = loadRulesFile(config.accessRulesFile);
+  const store = new LeaseStore({
+    client: leaseDocumentClient(new DynamoDBClient({})),
+    tableName: config.leaseTableName,
+  });
+  const eks = new EksAccess({ clientFor: eksClients(rules) });
+  const publisher = new OutcomePublisher({
+    client: new EventBridgeClient({}),
+    eventBusName: config.eventBusName,
+  });
+  const broker = new Broker({
+    store,
+    eks,
+    publisher,
+    rules,
+    clock: options.clock ?? Date.now,
+    log: logger,
+    lockWaitMs: config.lockWaitMs,
+  });
+  return { config, rules, logger, broker, store };
+}
+
+/** One EKS client per configured cluster: its region, and the role to assume for another account. */
+function eksClients(rules: AccessRules): (clusterName: string) => EKSClient {
+  const clients = new Map<string, EKSClient>();
+  for (const cluster of rules.clusters) {
+    clients.set(
+      cluster.name,
+      new EKSClient({
+        region: cluster.region,
+        ...(cluster.roleArn
+          ? {
+              credentials: fromTemporaryCredentials({
+                params: { RoleArn: cluster.roleArn, RoleSessionName: 'eks-access-broker' },
+                clientConfig: { region: cluster.region },
+              }),
+            }
+          : {}),
+      }),
+    );
+  }
+  return (clusterName) => {
+    const client = clients.get(clusterName);
+    // The rules admit only declared clusters, so this is a bug, not bad input.
+    if (!client)
+      throw new Error(`No EKS client for cluster ${clusterName}: it is not declared in the access rules`);
+    return client;
+  };
+}
+
+let current: Runtime | undefined;
+
+/** The runtime of this Lambda container, built on first use from the environment. */
+export function runtime(): Runtime {
+  current ??= createRuntime(loadConfig());
+  return current;
+}

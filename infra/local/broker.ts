@@ -1,0 +1,123 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { EventBridgeEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { loadRulesFile } from '../../functions/config/access-rules-file';
+import { DETAIL_TYPES } from '../../functions/core/contract';
+import { OUTCOME_SOURCE } from '../../functions/core/outcomes';
+import type { AccessRules } from '../../functions/core/rules';
+import { handler as eventBridgeHandler } from '../../functions/handlers/eventbridge-intake';
+import { handler as sqsHandler } from '../../functions/handlers/sqs-intake';
+import { ensureLeaseTable } from '../lease-table';
+import { type Edge, type EdgeOptions, startEdge } from './edge';
+import { REQUESTS_QUEUE_NAME } from './intake/queues';
+import { lambdaContext } from './lambda-context';
+
+export const DEFAULT_RULES_FILE = 'infra/access-rules.yaml';
+export const LOCAL_TABLE_NAME = 'eks-access-broker-leases';
+export const LOCAL_EVENT_BUS = 'default';
+
+export interface LocalBrokerOptions extends EdgeOptions {
+  readonly rulesFile?: string;
+  /** Where outcome events are shown; nothing is printed when absent. */
+  readonly print?: (line: string) => void;
+}
+
+export interface LocalBroker {
+  readonly edge: Edge;
+  readonly rules: AccessRules;
+  /** Outcome events the broker published, in order. */
+  outcomes(): EventBridgeEvent<string, Record<string, unknown>>[];
+  close(): Promise<void>;
+}
+
+/**
+ * The whole broker on one machine: the local edge (EKS emulator seeded with the rules' clusters, EventBridge,
+ * SQS, DynamoDB Local), the lease table, and the Lambda handlers subscribed to the bus and the queue as
+ * AWS would invoke them. The handlers find the edge through AWS_ENDPOINT_URL, like any AWS SDK client.
+ */
+export async function startLocalBroker(options: LocalBrokerOptions = {}): Promise<LocalBroker> {
+  const rulesFile = options.rulesFile ?? DEFAULT_RULES_FILE;
+  const rules = loadRulesFile(rulesFile);
+  const edge = await startEdge({
+    ...options,
+    eks: {
+      ...options.eks,
+      clusters:
+        options.eks?.clusters ??
+        rules.clusters.map((c) => ({
+          name: c.name,
+          region: c.region,
+          accountId: c.accountId,
+          authenticationMode: 'API_AND_CONFIG_MAP' as const,
+        })),
+    },
+  });
+  try {
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL: edge.url,
+      AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      LEASE_TABLE_NAME: LOCAL_TABLE_NAME,
+      EVENT_BUS_NAME: LOCAL_EVENT_BUS,
+      ACCESS_RULES_FILE: rulesFile,
+      POWERTOOLS_SERVICE_NAME: 'eks-access-broker',
+    });
+    const dynamodb = new DynamoDBClient({ endpoint: edge.url });
+    await ensureLeaseTable(dynamodb, LOCAL_TABLE_NAME);
+    dynamodb.destroy();
+  } catch (error) {
+    await edge.close();
+    throw error;
+  }
+
+  const unsubscribe = [
+    edge.bus.subscribe(
+      { source: [...rules.sources], detailType: Object.values(DETAIL_TYPES), busName: LOCAL_EVENT_BUS },
+      async (event) => {
+        await eventBridgeHandler(event, lambdaContext('eks-access-broker-eventbridge-intake'));
+      },
+    ),
+    edge.queues.subscribe(REQUESTS_QUEUE_NAME, async (event: SQSEvent) => {
+      return (await sqsHandler(event, lambdaContext('eks-access-broker-sqs-intake'))) as SQSBatchResponse;
+    }),
+    edge.bus.subscribe({ source: [OUTCOME_SOURCE] }, async (event) => {
+      options.print?.(describeOutcome(event));
+    }),
+  ];
+
+  return {
+    edge,
+    rules,
+    outcomes: () =>
+      edge.bus
+        .events()
+        .map((e) => e.event as EventBridgeEvent<string, Record<string, unknown>>)
+        .filter((e) => e.source === OUTCOME_SOURCE),
+    async close() {
+      for (const stop of unsubscribe) stop();
+      await edge.close();
+    },
+  };
+}
+
+/** One readable line per outcome event. */
+export function describeOutcome(event: EventBridgeEvent<string, unknown>): string {
+  const d = (event.detail ?? {}) as Record<string, unknown>;
+  const principal = String(d.principalArn ?? '').replace(/^arn:[^:]+:iam::\d+:/, '');
+  const policy = String(d.policyArn ?? '').replace(/^.*\//, '');
+  const scope = (d.effectiveScope ?? d.accessScope) as { type?: string; namespaces?: string[] } | undefined;
+  const where =
+    scope?.type === 'namespace' ? `namespaces ${scope.namespaces?.join(',')}` : scope ? 'cluster-wide' : '';
+  const parts = [
+    event['detail-type'],
+    d.requestId,
+    principal && `${principal} on ${d.clusterName}`,
+    policy,
+    where,
+  ];
+  if (d.expiresAt) parts.push(`until ${d.expiresAt}`);
+  if (d.code) parts.push(`${d.code}: ${d.reason}`);
+  if (d.error) parts.push(String(d.error));
+  return `[${event.time}] ${parts.filter(Boolean).join('  ')}`;
+}

@@ -1,0 +1,564 @@
+import {
+  DescribeTableCommand,
+  DescribeTimeToLiveCommand,
+  DynamoDBClient,
+  QueryCommand as RawQueryCommand,
+} from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AuditEvent, LeaseStore, leaseDocumentClient } from '../../functions/adapters/lease-store';
+import { ConcurrentModificationError, SubjectBusyError } from '../../functions/core/errors';
+import { EMPTY_SUBJECT_STATE, type Lease, type Subject } from '../../functions/core/model';
+import { ensureLeaseTable, LEASE_TABLE_TTL_ATTRIBUTE } from '../../infra/lease-table';
+import { type DynamoDbLocal, startDynamoDbLocal } from '../../infra/local/dynamodb-local';
+import { LOCAL_CREDENTIALS } from '../support/aws';
+
+const NOW = 1_780_000_000;
+const DAY = 86_400;
+const SUBJECT: Subject = { clusterName: 'demo', principalArn: 'arn:aws:iam::111122223333:role/dev' };
+const OTHER_SUBJECT: Subject = { clusterName: 'demo', principalArn: 'arn:aws:iam::111122223333:role/ops' };
+
+function aLease(overrides: Partial<Lease> = {}): Lease {
+  return {
+    requestId: 'req-1',
+    ...SUBJECT,
+    policyArn: 'arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy',
+    accessScope: { type: 'namespace', namespaces: ['team-a', 'team-b'] },
+    status: 'active',
+    breakGlass: false,
+    requestedBy: 'alice@example.com',
+    reason: 'debug a failing rollout',
+    ticket: { system: 'jira', key: 'OPS-42', url: 'https://jira.example.com/browse/OPS-42' },
+    ruleId: 'developers-view',
+    maxDurationSeconds: 8 * 3600,
+    durationSeconds: 3600,
+    requestedAt: NOW,
+    grantedAt: NOW + 2,
+    expiresAt: NOW + 3600,
+    fingerprint: 'fp-1',
+    version: 1,
+    ...overrides,
+  };
+}
+
+function anAudit(lease: Lease, type: string, at: number, detail?: Record<string, unknown>): AuditEvent {
+  return {
+    type,
+    at,
+    actor: 'broker',
+    requestId: lease.requestId,
+    ...(detail === undefined ? {} : { detail }),
+  };
+}
+
+function ended(lease: Lease, endedAt: number): Lease {
+  return { ...lease, status: 'ended', endedAt, endReason: 'requested' };
+}
+
+describe('LeaseStore on DynamoDB Local', () => {
+  let local: DynamoDbLocal;
+  let client: DynamoDBClient;
+  let documentClient: DynamoDBDocumentClient;
+  let tables = 0;
+
+  beforeAll(async () => {
+    local = await startDynamoDbLocal();
+    client = new DynamoDBClient({
+      endpoint: local.endpoint,
+      region: 'us-east-1',
+      credentials: LOCAL_CREDENTIALS,
+    });
+    documentClient = leaseDocumentClient(client);
+  });
+
+  afterAll(async () => {
+    client?.destroy();
+    await local?.stop();
+  });
+
+  /** A table per test: tests stay independent without cleanup. */
+  async function freshStore(
+    options: { retentionDays?: number; dueShards?: number } = {},
+  ): Promise<{ store: LeaseStore; tableName: string }> {
+    tables += 1;
+    const tableName = `leases-${tables}`;
+    await ensureLeaseTable(client, tableName);
+    return { store: new LeaseStore({ client: documentClient, tableName, ...options }), tableName };
+  }
+
+  async function rawItem(tableName: string, pk: string, sk: string): Promise<Record<string, unknown>> {
+    const { Item } = await documentClient.send(new GetCommand({ TableName: tableName, Key: { pk, sk } }));
+    if (Item === undefined) throw new Error(`no item ${pk} ${sk}`);
+    return Item;
+  }
+
+  describe('ensureLeaseTable', () => {
+    it('creates the table with its indexes and TTL, and is idempotent', async () => {
+      // Arrange
+      const tableName = 'ensure-twice';
+
+      // Act
+      await ensureLeaseTable(client, tableName);
+      await ensureLeaseTable(client, tableName);
+
+      // Assert
+      const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+      expect(Table?.TableStatus).toBe('ACTIVE');
+      expect(Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName).sort()).toEqual([
+        'due',
+        'subject-audit',
+      ]);
+      const ttl = await client.send(new DescribeTimeToLiveCommand({ TableName: tableName }));
+      expect(ttl.TimeToLiveDescription).toMatchObject({
+        TimeToLiveStatus: 'ENABLED',
+        AttributeName: LEASE_TABLE_TTL_ATTRIBUTE,
+      });
+    });
+  });
+
+  describe('createLease', () => {
+    it('records the lease, readable by requestId and by subject', async () => {
+      // Arrange
+      const { store } = await freshStore();
+      const lease = aLease();
+
+      // Act
+      const result = await store.createLease(lease, anAudit(lease, 'granted', NOW * 1000));
+
+      // Assert
+      expect(result).toEqual({ created: true });
+      await expect(store.getLease('req-1')).resolves.toStrictEqual(lease);
+      await expect(store.leasesOf(SUBJECT)).resolves.toStrictEqual([lease]);
+      await expect(store.getLease('unknown')).resolves.toBeUndefined();
+    });
+
+    it('reports a duplicate with the same fingerprint and writes nothing more', async () => {
+      // Arrange
+      const { store } = await freshStore();
+      const lease = aLease();
+      await store.createLease(lease, anAudit(lease, 'granted', NOW * 1000));
+
+      // Act
+      const result = await store.createLease(lease, anAudit(lease, 'granted', NOW * 1000 + 5));
+
+      // Assert
+      expect(result).toStrictEqual({ created: false, existing: lease, fingerprint: 'fp-1' });
+      await expect(store.history('req-1')).resolves.toHaveLength(1);
+    });
+
+    it('reports the existing grant when the requestId is reused with other content, even for another subject', async () => {
+      // Arrange
+      const { store } = await freshStore();
+      const original = aLease();
+      await store.createLease(original, anAudit(original, 'granted', NOW * 1000));
+      const reuse = aLease({ ...OTHER_SUBJECT, fingerprint: 'fp-other' });
+
+      // Act
+      const result = await store.createLease(reuse, anAudit(reuse, 'granted', NOW * 1000 + 5));
+
+      // Assert
+      expect(result).toStrictEqual({ created: false, existing: original, fingerprint: 'fp-1' });
+      await expect(store.leasesOf(OTHER_SUBJECT)).resolves.toEqual([]);
+    });
+  });
+
+  describe('leasesOf', () => {
+    it('sees a lease right after it is written and leaves out ended leases and other subjects', async () => {
+      // Arrange
+      const { store } = await freshStore();
+      const first = aLease({ requestId: 'req-1' });
+      const { ticket: _, ...second } = aLease({ requestId: 'req-2', accessScope: { type: 'cluster' } });
+      const other = aLease({ requestId: 'req-3', ...OTHER_SUBJECT });
+      for (const lease of [first, second, other])
+        await store.createLease(lease, anAudit(lease, 'granted', NOW * 1000));
+      await store.saveLease(ended(first, NOW + 60), 1, anAudit(first, 'revoked', (NOW + 60) * 1000));
+
+      // Act
+      const live = await store.leasesOf(SUBJECT);
+      const third = aLease({ requestId: 'req-4', status: 'pending', grantedAt: undefined });
+      await store.createLease(third, anAudit(third, 'requested', NOW * 1000));
+      const afterWrite = await store.leasesOf(SUBJECT);
+
+      // Assert
+      expect(live).toStrictEqual([second]);
+      expect(afterWrite.map((lease) => lease.requestId)).toEqual(['req-2', 'req-4']);
+    });
+  });
+
+  describe('saveLease', () => {
+    it('lets exactly one of two saves from the same version win', async () => {
+      // Arrange
+      const { store } = await freshStore();
+      const lease = aLease();
+      await store.createLease(lease, anAudit(lease, 'granted', NOW * 1000));
+      const extended = { ...lease, expiresAt: lease.expiresAt + 1800 };
+      const revoked = ended(lease, NOW + 10);
+
+      // Act
+      const outcomes = await Promise.allSettled([
+        store.saveLease(extended, 1, anAudit(lease, 'extended', NOW * 1000 + 10)),
+        store.saveLease(revoked, 1, anAudit(lease, 'revoked', NOW * 1000 + 10)),
+      ]);
+
+      // Assert
+      const winners = outcomes.filter((outcome) => outcome.status === 'fulfilled');
+      const losers = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason] : []));
+      expect(winners).toHaveLength(1);
+      expect(losers).toHaveLength(1);
+      expect(losers[0]).toBeInstanceOf(ConcurrentModificationError);
+      const stored = await store.getLease('req-1');
+      expect(stored?.version).toBe(2);
+      const history = await store.history('req-1');
+      expect(history.map((event) => event.type)).toEqual([
+        'granted',
+        winners[0]?.value.status === 'ended' ? 'revoked' : 'extended',
+      ]);
+    });
+
+    it('refuses a stale end whose audit key collides with the winner of the race', async () => {
+      // Arrange
+      const { store } = await freshStore();
+      const lease = aLease();
+      await store.createLease(lease, anAudit(lease, 'granted', NOW * 1000));
+      await store.saveLease(
+        { ...lease, expiresAt: NOW + 7200 },
+        1,
+        anAudit(lease, 'extended', NOW * 1000 + 10),
+      );
+
+      // Act
+      const stale = await store
+        .saveLease(ended(lease, NOW + 10), 1, anAudit(lease, 'revoked', NOW * 1000 + 10))
+        .catch((error: unknown) => error);
+
+      // Assert
+      expect(stale).toBeInstanceOf(ConcurrentModificationError);
+      const history = await store.history('req-1');
+      expect(history.map((event) => event.type)).toEqual(['granted', 'extended']);
+    });
+
+    it('returns the lease with the next version and refuses a stale version', async () => {
+      // Arrange
+      const { store } = await freshStore();
+      const lease = aLease();
+      await store.createLease(lease, anAudit(lease, 'granted', NOW * 1000));
+
+      // Act
+      const saved = await store.saveLease(
+        { ...lease, lastError: 'throttled once' },
+        1,
+        anAudit(lease, 'noted', 1),
+      );
+      const stale = await store
+        .saveLease(lease, 1, anAudit(lease, 'noted', 2))
+        .catch((error: unknown) => error);
+
+      // Assert
+      expect(saved).toStrictEqual({ ...lease, lastError: 'throttled once', version: 2 });
+      await expect(store.getLease('req-1')).resolves.toStrictEqual(saved);
+      expect(stale).toBeInstanceOf(ConcurrentModificationError);
+    });
+  });
+
+  describe('dueLeases', () => {
+    it('finds the 5 due leases of 300, oldest first, reading about as many items as are due', async () => {
+      // Arrange
+      const { store } = await freshStore();
+      const dueOffsets = [-50, -3000, -1, -700, 0];
+      const leases = Array.from({ length: 300 }, (_, index) =>
+        aLease({
+          requestId: `req-${String(index).padStart(3, '0')}`,
+          principalArn: `arn:aws:iam::111122223333:role/dev-${index % 40}`,
+          expiresAt: NOW + (dueOffsets[index / 60] ?? 60 + index),
+        }),
+      );
+      // Ended leases long past expiry must not be found: they left the index when they ended.
+      const endedLeases = Array.from({ length: 10 }, (_, index) =>
+        ended(aLease({ requestId: `old-${index}`, expiresAt: NOW - 10_000 }), NOW - 9_000),
+      );
+      const all = [...leases, ...endedLeases];
+      for (let offset = 0; offset < all.length; offset += 25) {
+        await Promise.all(
+          all
+            .slice(offset, offset + 25)
+            .map((lease) => store.createLease(lease, anAudit(lease, 'granted', NOW))),
+        );
+      }
+      const before = { ...store.stats };
+
+      // Act
+      const due = await store.dueLeases(NOW, 100);
+
+      // Assert
+      expect(due.map((lease) => lease.expiresAt - NOW)).toEqual([-3000, -700, -50, -1, 0]);
+      expect(due.map((lease) => lease.requestId)).toEqual([
+        'req-060',
+        'req-180',
+        'req-000',
+        'req-120',
+        'req-240',
+      ]);
+      // 5 index entries plus 5 consistent re-reads by key; 8 shard queries plus one BatchGetItem.
+      expect(store.stats.itemsRead - before.itemsRead).toBe(10);
+      expect(store.stats.requests - before.requests).toBe(9);
+    });
+
+    it('honours the limit, drops leases that ended, and holds back a lease until its next attempt', async () => {
+      // Arrange
+      const { store } = await freshStore({ dueShards: 3 });
+      const leases = [-40, -30, -20, -10].map((offset, index) =>
+        aLease({ requestId: `req-${index}`, expiresAt: NOW + offset }),
+      );
+      for (const lease of leases) await store.createLease(lease, anAudit(lease, 'granted', NOW));
+      const [first, second, third] = leases;
+      if (first === undefined || second === undefined || third === undefined) throw new Error('fixture');
+      await store.saveLease(ended(first, NOW - 5), 1, anAudit(first, 'expired', NOW));
+      await store.saveLease(
+        { ...second, status: 'irrevocable', lastError: 'AccessDenied', nextAttemptAt: NOW + 300 },
+        1,
+        anAudit(second, 'revocation-failed', NOW),
+      );
+
+      // Act
+      const firstTwo = await store.dueLeases(NOW, 2);
+      const later = await store.dueLeases(NOW + 300, 10);
+
+      // Assert
+      expect(firstTwo.map((lease) => lease.requestId)).toEqual(['req-2', 'req-3']);
+      expect(later.map((lease) => lease.requestId)).toEqual(['req-2', 'req-3', 'req-1']);
+    });
+  });
+
+  describe('history', () => {
+    it('keeps every transition of a request in order, and the subject history across requests', async () => {
+      // Arrange
+      const { store } = await freshStore();
+      const lease = aLease({ status: 'pending', grantedAt: undefined });
+      const other = aLease({ requestId: 'req-2' });
+      const t = NOW * 1000;
+
+      // Act
+      await store.createLease(lease, anAudit(lease, 'requested', t));
+      const granted = await store.saveLease(
+        { ...lease, status: 'active', grantedAt: NOW },
+        1,
+        anAudit(lease, 'granted', t + 1, { scope: ['team-a', 'team-b'], note: undefined }),
+      );
+      await store.createLease(other, anAudit(other, 'granted', t + 2));
+      // Same millisecond as the grant: the version in the key keeps them apart and in order.
+      const extended = await store.saveLease(
+        { ...granted, expiresAt: granted.expiresAt + 600 },
+        2,
+        anAudit(lease, 'extended', t + 1, { addedSeconds: 600 }),
+      );
+      await store.saveLease(ended(extended, NOW + 5), 3, anAudit(lease, 'revoked', t + 5000));
+
+      // Assert
+      const history = await store.history('req-1');
+      expect(history).toStrictEqual([
+        { type: 'requested', at: t, actor: 'broker', requestId: 'req-1' },
+        {
+          type: 'granted',
+          at: t + 1,
+          actor: 'broker',
+          requestId: 'req-1',
+          detail: { scope: ['team-a', 'team-b'] },
+        },
+        { type: 'extended', at: t + 1, actor: 'broker', requestId: 'req-1', detail: { addedSeconds: 600 } },
+        { type: 'revoked', at: t + 5000, actor: 'broker', requestId: 'req-1' },
+      ]);
+      const subjectHistory = await store.subjectHistory(SUBJECT);
+      expect(subjectHistory.map((event) => [event.requestId, event.type])).toEqual([
+        ['req-1', 'requested'],
+        ['req-1', 'granted'],
+        ['req-1', 'extended'],
+        ['req-2', 'granted'],
+        ['req-1', 'revoked'],
+      ]);
+      const latestTwo = await store.subjectHistory(SUBJECT, 2);
+      expect(latestTwo.map((event) => event.type)).toEqual(['granted', 'revoked']);
+      await expect(store.subjectHistory(OTHER_SUBJECT)).resolves.toEqual([]);
+    });
+  });
+
+  describe('subject lock and state', () => {
+    it('is exclusive between owners, re-entrant for its owner, and taken over once expired', async () => {
+      // Arrange
+      const { store } = await freshStore();
+
+      // Act
+      const a = await store.acquireLock(SUBJECT, 'owner-a', NOW, 30);
+      const b = await store.acquireLock(SUBJECT, 'owner-b', NOW + 29, 30);
+      const aAgain = await store.acquireLock(SUBJECT, 'owner-a', NOW + 29, 30);
+      const bBeforeExpiry = await store.acquireLock(SUBJECT, 'owner-b', NOW + 58, 30);
+      const bAfterExpiry = await store.acquireLock(SUBJECT, 'owner-b', NOW + 59, 30);
+      const otherSubject = await store.acquireLock(OTHER_SUBJECT, 'owner-a', NOW + 59, 30);
+
+      // Assert
+      expect([a, b, aAgain, bBeforeExpiry, bAfterExpiry, otherSubject]).toEqual([
+        true,
+        false,
+        true,
+        false,
+        true,
+        true,
+      ]);
+      await expect(store.releaseLock(SUBJECT, 'owner-a')).resolves.toBe(false);
+      await expect(store.releaseLock(SUBJECT, 'owner-b')).resolves.toBe(true);
+      await expect(store.acquireLock(SUBJECT, 'owner-c', NOW + 60, 30)).resolves.toBe(true);
+    });
+
+    it('saves the subject state only for the lock holder', async () => {
+      // Arrange
+      const { store } = await freshStore();
+      const state = {
+        entryOwned: true,
+        touched: {
+          'arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy': null,
+          'arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy': {
+            type: 'namespace' as const,
+            namespaces: ['team-a'],
+          },
+        },
+      };
+
+      // Act
+      const withoutAnyLock = store.saveSubjectState(SUBJECT, state, 'owner-a');
+      await expect(withoutAnyLock).rejects.toBeInstanceOf(ConcurrentModificationError);
+      const emptyWithLockOnly = (await store.acquireLock(SUBJECT, 'owner-a', NOW, 30))
+        ? await store.getSubjectState(SUBJECT)
+        : undefined;
+      const byOther = store.saveSubjectState(SUBJECT, state, 'owner-b');
+      await expect(byOther).rejects.toBeInstanceOf(ConcurrentModificationError);
+      await store.saveSubjectState(SUBJECT, state, 'owner-a');
+
+      // Assert
+      expect(emptyWithLockOnly).toBe(EMPTY_SUBJECT_STATE);
+      await expect(store.getSubjectState(SUBJECT)).resolves.toStrictEqual(state);
+      await expect(store.getSubjectState(OTHER_SUBJECT)).resolves.toBe(EMPTY_SUBJECT_STATE);
+    });
+
+    it('withLock runs the work under the lock and releases it when the work fails', async () => {
+      // Arrange
+      const { store } = await freshStore();
+      const clock = () => NOW;
+      let heldDuringWork = true;
+
+      // Act
+      const failure = store.withLock(SUBJECT, 'owner-a', clock, async () => {
+        heldDuringWork = !(await store.acquireLock(SUBJECT, 'owner-b', NOW, 30));
+        throw new Error('EKS said no');
+      });
+
+      // Assert
+      await expect(failure).rejects.toThrow('EKS said no');
+      expect(heldDuringWork).toBe(true);
+      await expect(
+        store.withLock(SUBJECT, 'owner-b', clock, async () => 'done', { waitMs: 0 }),
+      ).resolves.toBe('done');
+      await expect(store.acquireLock(SUBJECT, 'owner-c', NOW, 30)).resolves.toBe(true);
+    });
+
+    it('withLock gives up with SubjectBusyError after waitMs, and gets the lock once it is freed', async () => {
+      // Arrange
+      const { store } = await freshStore();
+      await store.acquireLock(SUBJECT, 'owner-a', NOW, 30);
+      const started = Date.now();
+
+      // Act
+      const busy = await store
+        .withLock(
+          SUBJECT,
+          'owner-b',
+          () => NOW,
+          async () => 'never',
+          { waitMs: 300 },
+        )
+        .catch((error: unknown) => error);
+      const waited = Date.now() - started;
+      setTimeout(() => void store.releaseLock(SUBJECT, 'owner-a'), 150);
+      const eventually = await store.withLock(
+        SUBJECT,
+        'owner-b',
+        () => NOW,
+        async () => 'ran',
+        { waitMs: 5_000 },
+      );
+
+      // Assert
+      expect(busy).toBeInstanceOf(SubjectBusyError);
+      expect(waited).toBeGreaterThanOrEqual(300);
+      expect(waited).toBeLessThan(2_000);
+      expect(eventually).toBe('ran');
+    });
+  });
+
+  describe('TTL', () => {
+    it('sets purgeAt only on ended leases, with their pointer and audit items, and takes them off the due index', async () => {
+      // Arrange
+      const { store, tableName } = await freshStore({ retentionDays: 7 });
+      const lease = aLease();
+      const pk = `S#${SUBJECT.clusterName}#${SUBJECT.principalArn}`;
+      await store.createLease(lease, anAudit(lease, 'granted', NOW * 1000));
+      const extended = await store.saveLease(
+        { ...lease, expiresAt: NOW + 7200 },
+        1,
+        anAudit(lease, 'extended', 1),
+      );
+      const activeItem = await rawItem(tableName, pk, 'L#req-1');
+
+      // Act
+      await store.saveLease(ended(extended, NOW + 100), 2, anAudit(lease, 'revoked', NOW * 1000 + 100));
+
+      // Assert
+      expect(activeItem).not.toHaveProperty(LEASE_TABLE_TTL_ATTRIBUTE);
+      expect(activeItem).toMatchObject({ dueAt: NOW + 7200, dueShard: expect.stringMatching(/^[0-7]$/) });
+      const purgeAt = NOW + 100 + 7 * DAY;
+      const endedItem = await rawItem(tableName, pk, 'L#req-1');
+      expect(endedItem[LEASE_TABLE_TTL_ATTRIBUTE]).toBe(purgeAt);
+      expect(endedItem).not.toHaveProperty('dueAt');
+      expect(endedItem).not.toHaveProperty('dueShard');
+      expect((await rawItem(tableName, 'R#req-1', 'R'))[LEASE_TABLE_TTL_ATTRIBUTE]).toBe(purgeAt);
+      const { Items: requestItems = [] } = await documentClient.send(
+        new QueryCommand({
+          TableName: tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': 'R#req-1' },
+        }),
+      );
+      expect(requestItems).toHaveLength(4);
+      expect(requestItems.map((item) => item[LEASE_TABLE_TTL_ATTRIBUTE])).toEqual([
+        purgeAt,
+        purgeAt,
+        purgeAt,
+        purgeAt,
+      ]);
+    });
+
+    it('leaves no purgeAt anywhere while leases are live', async () => {
+      // Arrange
+      const { store, tableName } = await freshStore();
+      const lease = aLease({ status: 'pending' });
+      await store.createLease(lease, anAudit(lease, 'requested', NOW * 1000));
+
+      // Act
+      await store.saveLease({ ...lease, status: 'active' }, 1, anAudit(lease, 'granted', NOW * 1000 + 1));
+      await store.saveLease(
+        { ...lease, status: 'irrevocable' },
+        2,
+        anAudit(lease, 'revocation-failed', NOW * 1000 + 2),
+      );
+
+      // Assert
+      const { Items = [] } = await client.send(
+        new RawQueryCommand({
+          TableName: tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': { S: 'R#req-1' } },
+        }),
+      );
+      expect(Items).toHaveLength(4);
+      for (const item of Items) expect(item).not.toHaveProperty(LEASE_TABLE_TTL_ATTRIBUTE);
+    });
+  });
+});

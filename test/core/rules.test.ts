@@ -1,0 +1,707 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { loadRulesFile } from '../../functions/config/access-rules-file';
+import { parseRequest } from '../../functions/core/contract';
+import { ConfigurationError } from '../../functions/core/errors';
+import type { GrantRequest, Rejection } from '../../functions/core/model';
+import {
+  type AccessRules,
+  clusterConfig,
+  type Decision,
+  evaluateGrant,
+  evaluateSource,
+  globMatch,
+  loadRules,
+  namespaceCovered,
+} from '../../functions/core/rules';
+
+const RULES_PATH = fileURLToPath(new URL('../../infra/access-rules.yaml', import.meta.url));
+const shipped = loadRulesFile(RULES_PATH);
+
+const ACCOUNT = '111122223333';
+const role = (name: string) => `arn:aws:iam::${ACCOUNT}:role/${name}`;
+const policy = (name: string) => `arn:aws:eks::aws:cluster-access-policy/${name}`;
+const BREAK_GLASS_REASON = 'INC-42: API servers down, need admin to inspect webhooks';
+
+function grant(overrides: Partial<GrantRequest> = {}): GrantRequest {
+  return {
+    kind: 'grant',
+    requestId: 'TEST-1:grant',
+    clusterName: 'demo',
+    principalArn: role('developer'),
+    policyArn: policy('AmazonEKSViewPolicy'),
+    accessScope: { type: 'namespace', namespaces: ['team-a'] },
+    durationSeconds: 3600,
+    requestedBy: 'alice@example.com',
+    reason: 'Look at the team-a deployments',
+    breakGlass: false,
+    source: 'com.example.ticketing',
+    ...overrides,
+  };
+}
+
+function allowedRule(decision: Decision): string {
+  if (!decision.allowed)
+    throw new Error(`expected the grant to be allowed, got ${JSON.stringify(decision.rejection)}`);
+  return decision.rule.id;
+}
+
+function denied(decision: Decision): Rejection {
+  if (decision.allowed)
+    throw new Error(`expected the grant to be refused, it was allowed by ${decision.rule.id}`);
+  return decision.rejection;
+}
+
+/** The problems a ConfigurationError lists, one per line. */
+function problemsOf(yamlText: string): string[] {
+  try {
+    loadRules(yamlText, 'test.yaml');
+  } catch (error) {
+    if (!(error instanceof ConfigurationError)) throw error;
+    return error.message
+      .split('\n')
+      .slice(1)
+      .map((line) => line.replace(/^ {2}- /, ''));
+  }
+  throw new Error('expected loadRules to throw a ConfigurationError');
+}
+
+const VALID = `
+version: 1
+sources: [com.example.ticketing]
+clusters:
+  - name: demo
+    region: us-east-1
+    accountId: '111122223333'
+breakGlass:
+  minReasonLength: 20
+  maxDurationSeconds: 3600
+rules:
+  - id: view
+    clusters: [demo]
+    principals: ['arn:aws:iam::111122223333:role/*']
+    policies: [AmazonEKSViewPolicy]
+    namespaces: ['*']
+    maxDurationSeconds: 3600
+`;
+
+/** VALID with its single rule replaced by `rules` (YAML text of the list items). */
+const withRules = (rules: string) => `${VALID.slice(0, VALID.indexOf('rules:'))}rules:\n${rules}`;
+
+describe('the shipped infra/access-rules.yaml', () => {
+  it('loads, deeply frozen, with its origin', () => {
+    // Assert
+    expect(shipped.origin).toBe(RULES_PATH);
+    expect(shipped.sources).toEqual(['com.example.ticketing']);
+    expect(shipped.clusters).toEqual([
+      { name: 'demo', region: 'us-east-1', accountId: ACCOUNT, partition: 'aws' },
+    ]);
+    expect(Object.isFrozen(shipped)).toBe(true);
+    expect(Object.isFrozen(shipped.rules[0]?.principals)).toBe(true);
+  });
+
+  it.each([
+    ['AmazonEKSViewPolicy', { type: 'namespace', namespaces: ['team-a', 'team-b'] }],
+    ['AmazonEKSEditPolicy', { type: 'namespace', namespaces: ['anything-*'] }],
+    ['AmazonEKSViewPolicy', { type: 'cluster' }],
+    ['AmazonEKSEditPolicy', { type: 'cluster' }],
+  ] as const)('allows %s %j to any role of the account for up to 8 h', (name, accessScope) => {
+    // Act
+    const decision = evaluateGrant(
+      shipped,
+      grant({
+        policyArn: policy(name),
+        accessScope,
+        durationSeconds: 8 * 3600,
+        principalArn: role('team/x/dev'),
+      }),
+    );
+
+    // Assert
+    expect(allowedRule(decision)).toBe('developers-view-edit');
+    expect(decision).toMatchObject({
+      maxDurationSeconds: 28800,
+      cluster: { name: 'demo', accountId: ACCOUNT },
+    });
+  });
+
+  it('refuses view or edit beyond 8 h, naming the maximum', () => {
+    // Act
+    const rejection = denied(evaluateGrant(shipped, grant({ durationSeconds: 8 * 3600 + 1 })));
+
+    // Assert
+    expect(rejection).toMatchObject({ code: 'DURATION_TOO_LONG', field: 'detail.durationSeconds' });
+    expect(rejection.reason).toMatch(/at most 28800 seconds \(8 h\)/);
+  });
+
+  it('allows cluster admin to an on-call role through break-glass, for up to 1 h', () => {
+    // Act
+    const decision = evaluateGrant(
+      shipped,
+      grant({
+        principalArn: role('oncall-alice'),
+        policyArn: policy('AmazonEKSClusterAdminPolicy'),
+        accessScope: { type: 'cluster' },
+        durationSeconds: 3600,
+        breakGlass: true,
+        reason: BREAK_GLASS_REASON,
+      }),
+    );
+
+    // Assert
+    expect(allowedRule(decision)).toBe('oncall-break-glass-admin');
+    expect(decision).toMatchObject({ maxDurationSeconds: 3600 });
+  });
+
+  it.each([
+    ['as a normal request', { breakGlass: false }, 'BREAK_GLASS_REQUIRED', 'detail.breakGlass'],
+    ['with a short reason', { reason: 'outage' }, 'BREAK_GLASS_REASON_REQUIRED', 'detail.reason'],
+    ['for more than 1 h', { durationSeconds: 3601 }, 'DURATION_TOO_LONG', 'detail.durationSeconds'],
+    [
+      'namespaced',
+      { accessScope: { type: 'namespace', namespaces: ['team-a'] } },
+      'NOT_ALLOWED',
+      'detail.accessScope',
+    ],
+    ['to a role that is not on call', { principalArn: role('developer') }, 'NOT_ALLOWED', undefined],
+  ] as const)('refuses cluster admin %s', (_label, overrides, code, field) => {
+    // Arrange
+    const request = grant({
+      principalArn: role('oncall-alice'),
+      policyArn: policy('AmazonEKSClusterAdminPolicy'),
+      accessScope: { type: 'cluster' },
+      breakGlass: true,
+      reason: BREAK_GLASS_REASON,
+      ...overrides,
+    });
+
+    // Act
+    const rejection = denied(evaluateGrant(shipped, request));
+
+    // Assert
+    expect(rejection.code).toBe(code);
+    expect(rejection.field).toBe(field);
+  });
+
+  it('allows an on-call role the everyday policies as a normal request', () => {
+    expect(allowedRule(evaluateGrant(shipped, grant({ principalArn: role('oncall-alice') })))).toBe(
+      'developers-view-edit',
+    );
+  });
+
+  it('refuses a break-glass request for a policy only normal rules allow', () => {
+    // Act
+    const rejection = denied(evaluateGrant(shipped, grant({ breakGlass: true, reason: BREAK_GLASS_REASON })));
+
+    // Assert
+    expect(rejection).toMatchObject({ code: 'NOT_ALLOWED', field: 'detail.breakGlass' });
+    expect(rejection.reason).toMatch(/developers-view-edit allows it as a normal request/);
+  });
+
+  it.each([
+    ['a policy no rule names', { policyArn: policy('AmazonEKSAdminPolicy') }, 'AmazonEKSAdminPolicy'],
+    ['a user', { principalArn: `arn:aws:iam::${ACCOUNT}:user/alice` }, 'AmazonEKSViewPolicy'],
+    [
+      'a role of another account',
+      { principalArn: 'arn:aws:iam::444455556666:role/developer' },
+      'AmazonEKSViewPolicy',
+    ],
+  ])('denies by default: %s', (_label, overrides, name) => {
+    // Arrange
+    const request = grant(overrides);
+
+    // Act
+    const rejection = denied(evaluateGrant(shipped, request));
+
+    // Assert
+    expect(rejection).toEqual({
+      code: 'NOT_ALLOWED',
+      reason: `no rule allows ${name} for ${request.principalArn} on cluster demo`,
+    });
+  });
+
+  it('allows the grant samples in events/', () => {
+    for (const name of ['grant-namespaced.json', 'grant-cluster.json', 'grant-break-glass.json']) {
+      // Arrange
+      const event: unknown = JSON.parse(
+        readFileSync(new URL(`../../events/${name}`, import.meta.url), 'utf8'),
+      );
+      const parsed = parseRequest(event, { allowedSources: shipped.sources });
+      if (!parsed.ok || parsed.request.kind !== 'grant') throw new Error(`${name} does not parse as a grant`);
+
+      // Act
+      const decision = evaluateGrant(shipped, parsed.request);
+
+      // Assert
+      expect(decision.allowed, name).toBe(true);
+    }
+  });
+});
+
+describe('source and cluster', () => {
+  it('refuses a source that is not on the allow-list', () => {
+    // Act
+    const rejection = denied(evaluateGrant(shipped, grant({ source: 'com.example.other' })));
+
+    // Assert
+    expect(rejection).toMatchObject({ code: 'SOURCE_NOT_ALLOWED', field: 'source' });
+    expect(evaluateSource(shipped, 'com.example.ticketing')).toBe(true);
+    expect(evaluateSource(shipped, 'com.example.other')).toBe(false);
+  });
+
+  it('refuses a cluster that is not declared', () => {
+    // Act
+    const rejection = denied(evaluateGrant(shipped, grant({ clusterName: 'prod' })));
+
+    // Assert
+    expect(rejection).toMatchObject({ code: 'UNKNOWN_CLUSTER', field: 'detail.clusterName' });
+    expect(clusterConfig(shipped, 'demo')?.region).toBe('us-east-1');
+    expect(clusterConfig(shipped, 'prod')).toBeUndefined();
+  });
+
+  it('refuses ARNs of another partition than the cluster region', () => {
+    // Arrange
+    const rules = loadRules(
+      VALID.replace('region: us-east-1', 'region: cn-north-1').replace(
+        "'arn:aws:iam::111122223333:role/*'",
+        "'arn:aws-cn:iam::111122223333:role/*'",
+      ),
+      'cn.yaml',
+    );
+    const cnPrincipal = 'arn:aws-cn:iam::111122223333:role/developer';
+
+    // Act
+    const barePolicy = denied(evaluateGrant(rules, grant({ principalArn: cnPrincipal })));
+    const awsPrincipal = denied(
+      evaluateGrant(
+        rules,
+        grant({ policyArn: 'arn:aws-cn:eks::aws:cluster-access-policy/AmazonEKSViewPolicy' }),
+      ),
+    );
+    const allowed = evaluateGrant(
+      rules,
+      grant({
+        principalArn: cnPrincipal,
+        policyArn: 'arn:aws-cn:eks::aws:cluster-access-policy/AmazonEKSViewPolicy',
+      }),
+    );
+
+    // Assert
+    expect(barePolicy).toMatchObject({ code: 'INVALID_FIELD', field: 'detail.policyArn' });
+    expect(barePolicy.reason).toContain('arn:aws-cn:eks::aws:cluster-access-policy/AmazonEKSViewPolicy');
+    expect(awsPrincipal).toMatchObject({ code: 'INVALID_FIELD', field: 'detail.principalArn' });
+    expect(allowedRule(allowed)).toBe('view');
+    expect(clusterConfig(rules, 'demo')?.partition).toBe('aws-cn');
+  });
+});
+
+describe('rule matching', () => {
+  it('takes the first rule in file order that allows the request', () => {
+    // Arrange
+    const rules = loadRules(
+      withRules(`
+  - id: first
+    clusters: [demo]
+    principals: ['arn:aws:iam::111122223333:role/dev*']
+    policies: [AmazonEKSViewPolicy]
+    namespaces: ['team-*']
+    maxDurationSeconds: 600
+  - id: second
+    clusters: ['*']
+    principals: ['arn:aws:iam::111122223333:*']
+    policies: [arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy]
+    namespaces: ['*']
+    maxDurationSeconds: 7200
+`),
+      'order.yaml',
+    );
+
+    // Act
+    const short = evaluateGrant(rules, grant({ durationSeconds: 600 }));
+    const long = evaluateGrant(rules, grant({ durationSeconds: 3600 }));
+    const tooLong = denied(evaluateGrant(rules, grant({ durationSeconds: 7201 })));
+
+    // Assert
+    expect(allowedRule(short)).toBe('first');
+    expect(allowedRule(long)).toBe('second');
+    expect(tooLong.code).toBe('DURATION_TOO_LONG');
+    expect(tooLong.reason).toMatch(/rule second .* at most 7200 seconds \(2 h\)/);
+  });
+
+  it('explains the closest miss: a scope refusal says what the rule offers', () => {
+    // Arrange
+    const rules = loadRules(
+      withRules(`
+  - id: teams
+    clusters: [demo]
+    principals: ['arn:aws:iam::111122223333:role/*']
+    policies: [AmazonEKSViewPolicy]
+    namespaces: ['team-*']
+    maxDurationSeconds: 3600
+`),
+      'scope.yaml',
+    );
+
+    // Act
+    const namespaced = denied(
+      evaluateGrant(
+        rules,
+        grant({ accessScope: { type: 'namespace', namespaces: ['kube-system', 'team-a'] } }),
+      ),
+    );
+    const clusterWide = denied(evaluateGrant(rules, grant({ accessScope: { type: 'cluster' } })));
+
+    // Assert
+    expect(namespaced).toMatchObject({ code: 'NOT_ALLOWED', field: 'detail.accessScope' });
+    expect(namespaced.reason).toMatch(
+      /in namespaces kube-system, team-a \(rule teams allows it only in namespaces matching team-\*\)/,
+    );
+    expect(clusterWide.reason).toMatch(/at cluster scope/);
+  });
+
+  it('matches principal globs across path segments', () => {
+    // Arrange
+    const rules = loadRules(
+      withRules(`
+  - id: sso
+    clusters: [demo]
+    principals: ['arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_Dev_*']
+    policies: [AmazonEKSViewPolicy]
+    clusterScope: true
+    maxDurationSeconds: 3600
+`),
+      'sso.yaml',
+    );
+    const sso = role('aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Dev_0123abcd');
+
+    // Act
+    const allowed = evaluateGrant(rules, grant({ principalArn: sso, accessScope: { type: 'cluster' } }));
+    const other = evaluateGrant(
+      rules,
+      grant({ principalArn: role('AWSReservedSSO_Dev_x'), accessScope: { type: 'cluster' } }),
+    );
+
+    // Assert
+    expect(allowedRule(allowed)).toBe('sso');
+    expect(denied(other).code).toBe('NOT_ALLOWED');
+  });
+});
+
+describe('namespace coverage', () => {
+  it.each([
+    ['team-a', ['team-*'], true],
+    ['team-a', ['team-b'], false],
+    ['team-a', ['*'], true],
+    ['dev-*', ['dev-*'], true],
+    ['dev-*', ['d*'], true],
+    ['dev-*', ['*'], true],
+    ['dev-*', ['*-*'], true],
+    ['dev-*', ['dev-a'], false],
+    ['dev-*', ['dev-a*'], false],
+    ['dev-*', ['dev-*-x'], false],
+    ['dev-*', ['dev-a', 'dev-b'], false],
+    ['*', ['dev-*'], false],
+    ['*', ['*'], true],
+  ])('%s within %j: %s', (requested, globs, covered) => {
+    expect(namespaceCovered(requested, globs)).toBe(covered);
+  });
+
+  it('needs every requested namespace covered', () => {
+    // Arrange
+    const rules = loadRules(
+      withRules(`
+  - id: teams
+    clusters: [demo]
+    principals: ['arn:aws:iam::111122223333:role/*']
+    policies: [AmazonEKSViewPolicy]
+    namespaces: ['team-*', 'shared']
+    maxDurationSeconds: 3600
+`),
+      'ns.yaml',
+    );
+    const scope = (...namespaces: string[]) => grant({ accessScope: { type: 'namespace', namespaces } });
+
+    // Act / Assert
+    expect(evaluateGrant(rules, scope('team-a', 'shared', 'team-*')).allowed).toBe(true);
+    expect(evaluateGrant(rules, scope('team-a', 'other')).allowed).toBe(false);
+    expect(evaluateGrant(rules, scope('t*')).allowed).toBe(false);
+  });
+
+  it('matches globs without catastrophic backtracking', () => {
+    // Arrange
+    const pattern = `${'*a'.repeat(20)}*b`;
+    const text = 'a'.repeat(2048);
+
+    // Act
+    const started = performance.now();
+    const matched = globMatch(pattern, text);
+
+    // Assert
+    expect(matched).toBe(false);
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(globMatch('arn:aws:iam::*:role/*', 'arn:aws:iam::111122223333:role/a/b/c')).toBe(true);
+    expect(globMatch('de*', 'demo')).toBe(true);
+    expect(globMatch('demo', 'demo-2')).toBe(false);
+  });
+});
+
+describe('loadRules', () => {
+  it('loads a minimal valid file with defaults', () => {
+    // Act
+    const rules: AccessRules = loadRules(VALID, 'valid.yaml');
+
+    // Assert
+    expect(rules.rules).toEqual([
+      {
+        id: 'view',
+        clusters: ['demo'],
+        principals: ['arn:aws:iam::111122223333:role/*'],
+        policies: ['AmazonEKSViewPolicy'],
+        namespaces: ['*'],
+        clusterScope: false,
+        maxDurationSeconds: 3600,
+        breakGlassOnly: false,
+      },
+    ]);
+    expect(rules.breakGlass).toEqual({ minReasonLength: 20, maxDurationSeconds: 3600 });
+  });
+
+  it('accepts a file without rules, which denies everything', () => {
+    // Act
+    const rules = loadRules(`${VALID.slice(0, VALID.indexOf('rules:'))}rules: []\n`, 'empty.yaml');
+
+    // Assert
+    expect(denied(evaluateGrant(rules, grant())).code).toBe('NOT_ALLOWED');
+  });
+
+  it.each([
+    [
+      'an unknown top-level key',
+      VALID.replace('version: 1', 'version: 1\nowner: platform'),
+      'owner: unknown field',
+    ],
+    ['the wrong version', VALID.replace('version: 1', 'version: 2'), 'version: must be 1'],
+    [
+      'a missing clusters list',
+      VALID.replace(/clusters:\n {2}- name: demo\n.*\n.*\n/, ''),
+      'clusters: is required',
+    ],
+    [
+      'an unknown cluster key',
+      VALID.replace('region: us-east-1', 'region: us-east-1\n    zone: a'),
+      'clusters[0].zone: unknown field',
+    ],
+    [
+      'an unquoted account id',
+      VALID.replace("accountId: '111122223333'", 'accountId: 111122223333'),
+      /^clusters\[0\]\.accountId: must be a quoted string/,
+    ],
+    ['a bad region', VALID.replace('region: us-east-1', 'region: Virginia'), /^clusters\[0\]\.region: /],
+    [
+      'a duplicate cluster name',
+      VALID.replace(
+        'breakGlass:',
+        "  - name: demo\n    region: eu-west-1\n    accountId: '444455556666'\nbreakGlass:",
+      ),
+      'clusters[1].name: duplicate cluster name "demo" (also at clusters[0].name)',
+    ],
+    [
+      'a cross-account role that is not a role',
+      VALID.replace(
+        "accountId: '111122223333'",
+        "accountId: '111122223333'\n    roleArn: arn:aws:iam::444455556666:user/x",
+      ),
+      'clusters[0].roleArn: must be an IAM role ARN',
+    ],
+    [
+      'an unknown rule key',
+      VALID.replace("namespaces: ['*']", "namespaces: ['*']\n    ttl: 5"),
+      'rules[0].ttl: unknown field',
+    ],
+    [
+      'a bad type',
+      VALID.replace("namespaces: ['*']", "namespaces: ['*']\n    clusterScope: 'yes'"),
+      /^rules\[0\]\.clusterScope: .*expected boolean/,
+    ],
+    [
+      'an unknown policy',
+      VALID.replace('[AmazonEKSViewPolicy]', '[AmazonEKSViewPolicy, AmazonEKSViewerPolicy]'),
+      /^rules\[0\]\.policies\[1\]: unknown access policy 'AmazonEKSViewerPolicy'/,
+    ],
+    [
+      'a policy that is not for people',
+      VALID.replace('[AmazonEKSViewPolicy]', '[AmazonEKSAutoNodePolicy]'),
+      /^rules\[0\]\.policies\[0\]: AmazonEKSAutoNodePolicy is an AWS-managed policy for nodes/,
+    ],
+    [
+      'an undeclared cluster',
+      VALID.replace('clusters: [demo]', 'clusters: [demo, prod]'),
+      'rules[0].clusters[1]: cluster "prod" is not declared under clusters',
+    ],
+    [
+      'a glob matching no cluster',
+      VALID.replace('clusters: [demo]', "clusters: ['prod-*']"),
+      'rules[0].clusters[0]: glob "prod-*" matches no declared cluster',
+    ],
+    [
+      'an STS principal glob',
+      VALID.replace("'arn:aws:iam::111122223333:role/*'", "'arn:aws:sts::111122223333:assumed-role/*'"),
+      /^rules\[0\]\.principals\[0\]: STS session ARNs never match/,
+    ],
+    [
+      'a bare * principal',
+      VALID.replace("'arn:aws:iam::111122223333:role/*'", "'*'"),
+      /^rules\[0\]\.principals\[0\]: must be an IAM role or user ARN/,
+    ],
+    [
+      'a malformed literal principal',
+      VALID.replace("'arn:aws:iam::111122223333:role/*'", "'arn:aws:iam::1111:role/dev'"),
+      'rules[0].principals[0]: is malformed: the account id must be 12 digits',
+    ],
+    [
+      'an empty namespace list',
+      VALID.replace("namespaces: ['*']", 'namespaces: []'),
+      /^rules\[0\]\.namespaces: must list at least one/,
+    ],
+    [
+      'a bad namespace glob',
+      VALID.replace("namespaces: ['*']", "namespaces: ['Team_*']"),
+      /^rules\[0\]\.namespaces\[0\]: is not a namespace glob/,
+    ],
+    [
+      'a rule that grants nothing',
+      VALID.replace("    namespaces: ['*']\n", ''),
+      'rules[0]: grants nothing: set clusterScope: true, or list namespaces',
+    ],
+    [
+      'a duration beyond 7 days',
+      VALID.replace(/maxDurationSeconds: 3600\n$/, 'maxDurationSeconds: 604801\n'),
+      'rules[0].maxDurationSeconds: must be at most 604800',
+    ],
+    [
+      'a breakGlassOnly rule above the break-glass cap',
+      VALID.replace(/maxDurationSeconds: 3600\n$/, 'maxDurationSeconds: 7200\n    breakGlassOnly: true\n'),
+      'rules[0].maxDurationSeconds: 7200 is above breakGlass.maxDurationSeconds (3600) for a breakGlassOnly rule',
+    ],
+    [
+      'a breakGlassOnly rule without a breakGlass section',
+      VALID.replace(/breakGlass:\n.*\n.*\n/, '').replace(
+        /maxDurationSeconds: 3600\n$/,
+        'maxDurationSeconds: 600\n    breakGlassOnly: true\n',
+      ),
+      /^rules\[0\]\.breakGlassOnly: a breakGlassOnly rule needs the breakGlass section/,
+    ],
+    [
+      'the broker own source',
+      VALID.replace('[com.example.ticketing]', '[eks-access-broker]'),
+      /^sources\[0\]: eks-access-broker is the broker's own source/,
+    ],
+    [
+      'a duplicate source',
+      VALID.replace('[com.example.ticketing]', '[a.b, a.b]'),
+      'sources[1]: duplicate source "a.b" (also at sources[0])',
+    ],
+    [
+      'a bad breakGlass value',
+      VALID.replace('minReasonLength: 20', 'minReasonLength: 0'),
+      'breakGlass.minReasonLength: must be at least 1',
+    ],
+  ])('reports %s with its path', (_label, yamlText, expected) => {
+    // Act
+    const problems = problemsOf(yamlText);
+
+    // Assert
+    if (typeof expected === 'string') expect(problems).toContain(expected);
+    else
+      expect(
+        problems.some((problem) => expected.test(problem)),
+        problems.join('\n'),
+      ).toBe(true);
+  });
+
+  it('reports a duplicate rule id', () => {
+    // Arrange
+    const rule = VALID.slice(VALID.indexOf('  - id: view'));
+
+    // Act
+    const problems = problemsOf(`${VALID}${rule}`);
+
+    // Assert
+    expect(problems).toEqual(['rules[1].id: duplicate rule id "view" (also at rules[0].id)']);
+  });
+
+  it('lists every problem at once, including those of entries that have other problems', () => {
+    // Arrange
+    const yamlText = `
+version: 1
+sources: [com.example.ticketing]
+clusters:
+  - name: demo
+    region: us-east-1
+    accountId: 111122223333
+rules:
+  - id: a
+    clusters: [demo, prod]
+    principals: ['arn:aws:iam::111122223333:role/*']
+    policies: [Foo]
+    clusterScope: true
+    maxDurationSeconds: 60
+  - id: a
+    clusters: [demo]
+    principals: ['arn:aws:iam::111122223333:role/*']
+    policies: [AmazonEKSViewPolicy]
+    clusterScope: true
+    maxDurationSeconds: 60
+    breakGlassOnly: true
+`;
+
+    // Act
+    const problems = problemsOf(yamlText);
+
+    // Assert
+    expect(problems).toEqual([
+      expect.stringMatching(/^clusters\[0\]\.accountId: must be a quoted string/),
+      expect.stringMatching(/^rules\[0\]\.policies\[0\]: unknown access policy 'Foo'/),
+      'rules[0].clusters[1]: cluster "prod" is not declared under clusters',
+      expect.stringMatching(
+        /^rules\[1\]\.breakGlassOnly: a breakGlassOnly rule needs the breakGlass section/,
+      ),
+      'rules[1].id: duplicate rule id "a" (also at rules[0].id)',
+    ]);
+  });
+
+  it.each([
+    ['a YAML syntax error', 'version: 1\nsources: [a\n', /test\.yaml/],
+    ['a duplicate YAML key', `${VALID}version: 1\n`, /Map keys must be unique/],
+    ['a list instead of a mapping', '- 1\n- 2\n', /must be a mapping/],
+    ['an empty file', '', /must be a mapping/],
+    ['an unknown YAML tag', `${VALID}extra: !!js/function 'x'\n`, /Unresolved tag/],
+  ])('refuses %s with a ConfigurationError naming the origin', (_label, yamlText, message) => {
+    // Act
+    const load = () => loadRules(yamlText, 'test.yaml');
+
+    // Assert
+    expect(load).toThrow(ConfigurationError);
+    expect(load).toThrow(message);
+    expect(load).toThrow(/invalid access rules in test\.yaml/);
+  });
+
+  it('names the path when the file cannot be read', () => {
+    // Act
+    const load = () => loadRulesFile('/nonexistent/access-rules.yaml');
+
+    // Assert
+    expect(load).toThrow(ConfigurationError);
+    expect(load).toThrow(/cannot read access rules file \/nonexistent\/access-rules\.yaml/);
+  });
+
+  it('does not let YAML keys reach the prototype chain', () => {
+    // Act
+    const problems = problemsOf(VALID.replace('version: 1', 'version: 1\n__proto__:\n  polluted: true'));
+
+    // Assert
+    expect(problems).toEqual(['__proto__: unknown field']);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
