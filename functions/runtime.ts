@@ -1,12 +1,17 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EKSClient } from '@aws-sdk/client-eks';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { EksAccess } from './adapters/eks-access';
+import { ExpiryTimers } from './adapters/expiry-timers';
 import { LeaseStore, leaseDocumentClient } from './adapters/lease-store';
 import { OutcomePublisher } from './adapters/outcome-publisher';
 import { Broker } from './app/broker';
+import type { AppDeps } from './app/deps';
+import type { BrokerMetrics } from './app/metrics';
 import { loadRulesFile } from './config/access-rules-file';
 import { type BrokerConfig, loadConfig } from './config/environment';
 import type { AccessRules } from './core/rules';
@@ -16,11 +21,19 @@ export interface Runtime {
   readonly config: Readonly<BrokerConfig>;
   readonly rules: AccessRules;
   readonly logger: Logger;
+  readonly deps: AppDeps;
   readonly broker: Broker;
   readonly store: LeaseStore;
 }
 
 export const logger = new Logger({ serviceName: 'eks-access-broker' });
+export const metrics = new Metrics({ namespace: 'EksAccessBroker', serviceName: 'eks-access-broker' });
+
+const brokerMetrics: BrokerMetrics = {
+  add: (name, value = 1) => {
+    metrics.addMetric(name, name === 'RevocationLagSeconds' ? MetricUnit.Seconds : MetricUnit.Count, value);
+  },
+};
 
 /**
  * Builds the runtime. The SDK clients take their endpoint from the standard AWS_ENDPOINT_URL variable, so
@@ -40,16 +53,19 @@ export function createRuntime(
     client: new EventBridgeClient({}),
     eventBusName: config.eventBusName,
   });
-  const broker = new Broker({
+  const timers = new ExpiryTimers({ client: new SQSClient({}), queueUrl: config.timerQueueUrl });
+  const deps: AppDeps = {
     store,
     eks,
     publisher,
+    timers,
     rules,
     clock: options.clock ?? Date.now,
     log: logger,
+    metrics: brokerMetrics,
     lockWaitMs: config.lockWaitMs,
-  });
-  return { config, rules, logger, broker, store };
+  };
+  return { config, rules, logger, deps, broker: new Broker(deps), store };
 }
 
 /** One EKS client per configured cluster: its region, and the role to assume for another account. */

@@ -249,8 +249,10 @@ export class LeaseStore {
    * Leases whose due time (`nextAttemptAt`, else `expiresAt`) has come, oldest first, at most `limit`.
    * One Query per shard of the sparse `due` index reads only due entries; each candidate is then re-read
    * by key, strongly consistent, since the index lags: one that has meanwhile ended or moved is dropped.
+   * With `after`, only those due in (after, now]: the leases about to expire, for arming their timers.
    */
-  async dueLeases(now: number, limit: number): Promise<Lease[]> {
+  async dueLeases(now: number, limit: number, options: { readonly after?: number } = {}): Promise<Lease[]> {
+    const after = options.after;
     if (!Number.isInteger(limit) || limit < 1) {
       throw new RangeError(`limit must be a positive integer: ${limit}`);
     }
@@ -262,8 +264,16 @@ export class LeaseStore {
           {
             TableName: this.tableName,
             IndexName: DUE_INDEX,
-            KeyConditionExpression: 'dueShard = :shard AND dueAt <= :now',
-            ExpressionAttributeValues: { ':shard': shard, ':now': now },
+            ...(after === undefined
+              ? {
+                  KeyConditionExpression: 'dueShard = :shard AND dueAt <= :now',
+                  ExpressionAttributeValues: { ':shard': shard, ':now': now },
+                }
+              : {
+                  // `after` is exclusive; BETWEEN is inclusive, and the filter below drops dueAt == after.
+                  KeyConditionExpression: 'dueShard = :shard AND dueAt BETWEEN :after AND :now',
+                  ExpressionAttributeValues: { ':shard': shard, ':after': after, ':now': now },
+                }),
             Limit: limit,
           },
           limit,
@@ -285,7 +295,12 @@ export class LeaseStore {
     );
     return items
       .map(leaseFromItem)
-      .filter((lease) => lease.status !== 'ended' && dueAtOf(lease) <= now)
+      .filter(
+        (lease) =>
+          lease.status !== 'ended' &&
+          dueAtOf(lease) <= now &&
+          (after === undefined || dueAtOf(lease) > after),
+      )
       .sort((a, b) => dueAtOf(a) - dueAtOf(b) || compareStrings(a.requestId, b.requestId));
   }
 
@@ -501,6 +516,8 @@ export class LeaseStore {
       endReason: lease.endReason,
       lastError: lease.lastError,
       nextAttemptAt: lease.nextAttemptAt,
+      revokeAttempts: lease.revokeAttempts,
+      extensions: lease.extensions === undefined ? undefined : [...lease.extensions],
       fingerprint: lease.fingerprint,
       version: lease.version,
       dueShard: live ? dueShardOf(lease.requestId, this.dueShards) : undefined,
@@ -838,6 +855,8 @@ function leaseFromItem(item: Item): Lease {
     endReason: item.endReason === undefined ? undefined : readOneOf(item, 'endReason', END_REASONS),
     lastError: readOptionalString(item, 'lastError'),
     nextAttemptAt: readOptionalNumber(item, 'nextAttemptAt'),
+    revokeAttempts: readOptionalNumber(item, 'revokeAttempts'),
+    extensions: readOptionalStringList(item, 'extensions'),
     fingerprint: readString(item, 'fingerprint'),
     version: readNumber(item, 'version'),
   });
@@ -914,6 +933,14 @@ function readOptionalString(item: Item, name: string): string | undefined {
 function readNumber(item: Item, name: string): number {
   const value = item[name];
   if (typeof value !== 'number') throw corrupt(item, name);
+  return value;
+}
+
+function readOptionalStringList(item: Item, name: string): string[] | undefined {
+  const value: unknown = item[name];
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || !value.every((v): v is string => typeof v === 'string'))
+    throw corrupt(item, name);
   return value;
 }
 

@@ -1,8 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import type { Logger } from '@aws-lambda-powertools/logger';
-import type { EksAccess } from '../adapters/eks-access';
-import type { AuditEvent, LeaseStore } from '../adapters/lease-store';
-import type { OutcomePublisher } from '../adapters/outcome-publisher';
+import { createHash, randomUUID } from 'node:crypto';
 import { PermanentError } from '../core/errors';
 import { activate, end, extend, fingerprintOf, newLease } from '../core/leases';
 import type {
@@ -14,23 +10,11 @@ import type {
   RevokeRequest,
 } from '../core/model';
 import * as outcomes from '../core/outcomes';
-import { type AccessRules, evaluateGrant } from '../core/rules';
+import { evaluateGrant } from '../core/rules';
+import { type AppDeps, auditEvent, nowSeconds } from './deps';
+import { armIfSoon } from './expiry';
 import { reconcileSubject } from './reconcile-subject';
-
-/** The structured logger the use cases write to: Powertools' Logger, or a test's recorder. */
-export type Log = Pick<Logger, 'info' | 'warn' | 'error'>;
-
-export interface BrokerDeps {
-  readonly store: LeaseStore;
-  readonly eks: EksAccess;
-  readonly publisher: OutcomePublisher;
-  readonly rules: AccessRules;
-  /** Epoch milliseconds. */
-  readonly clock: () => number;
-  readonly log: Log;
-  /** How long to wait for a subject another invocation is reconciling before giving the message back. */
-  readonly lockWaitMs?: number;
-}
+import { takeBack } from './revocation';
 
 /** How a request ended, for the handler's result and the tests. */
 export type HandleResult =
@@ -38,17 +22,20 @@ export type HandleResult =
   | { readonly status: 'rejected'; readonly rejection: Rejection }
   | { readonly status: 'failed'; readonly lease: Lease; readonly error: string }
   | { readonly status: 'revoked'; readonly lease: Lease }
+  /** Revocation accepted, but taking the access back failed for now: the sweeper retries it. */
+  | { readonly status: 'revoking'; readonly lease: Lease }
   | { readonly status: 'extended'; readonly lease: Lease }
   /** A repeat of a request that already has its outcome: nothing changed, nothing published. */
-  | { readonly status: 'duplicate'; readonly lease: Lease };
+  | { readonly status: 'duplicate'; readonly lease?: Lease };
 
 /**
- * The use cases: grant, revoke, extend. Each request is recorded before anything is changed, every change
- * of EKS goes through the planner under the subject's lock, and the outcome is published before the lease
- * reaches its final state, so a crash at any point is finished by the redelivery and nothing ends silently.
+ * The request use cases: grant, revoke, extend. Each request is recorded before anything is changed, every
+ * change of EKS goes through the planner under the subject's lock, and the outcome is published before the
+ * lease reaches its final state, so a crash at any point is finished by the redelivery and nothing ends
+ * silently.
  */
 export class Broker {
-  constructor(private readonly deps: BrokerDeps) {}
+  constructor(private readonly deps: AppDeps) {}
 
   handle(request: BrokerRequest): Promise<HandleResult> {
     switch (request.kind) {
@@ -61,34 +48,44 @@ export class Broker {
     }
   }
 
-  /** Publishes the rejection of a request that could not even be read as one. */
+  /** Publishes the rejection of input that could not even be read as a request. */
   async reject(
     rejection: Rejection,
     context: { requestId?: string; requestType?: string },
   ): Promise<HandleResult> {
-    this.deps.log.warn('request rejected', {
-      ...context,
-      code: rejection.code,
-      field: rejection.field,
-      reason: rejection.reason,
-    });
+    this.deps.log.warn('request rejected', { ...context, ...rejection });
+    this.deps.metrics.add('RequestRejected');
     await this.deps.publisher.publish([outcomes.rejected(rejection, context)]);
     return { status: 'rejected', rejection };
+  }
+
+  /** Operator's last resort for an irrevocable lease: stop tracking it. Its access may remain in EKS. */
+  async forget(requestId: string, actor: string): Promise<Lease | undefined> {
+    const lease = await this.deps.store.getLease(requestId);
+    if (!lease || lease.status === 'ended') return lease;
+    const forgotten = end(lease, 'forgotten', nowSeconds(this.deps), lease.lastError);
+    await this.deps.publisher.publish([outcomes.revoked(forgotten)]);
+    const saved = await this.deps.store.saveLease(
+      forgotten,
+      lease.version,
+      auditEvent(this.deps, forgotten, 'forgotten', actor, { lastError: lease.lastError }),
+    );
+    this.deps.log.warn('lease forgotten by an operator', { requestId, actor, lastError: lease.lastError });
+    return saved;
   }
 
   private async grant(request: GrantRequest): Promise<HandleResult> {
     const decision = evaluateGrant(this.deps.rules, request);
     if (!decision.allowed) return this.rejectRequest(request, decision.rejection);
 
-    const now = this.now();
     const lease = newLease(
       request,
       { ruleId: decision.rule.id, maxDurationSeconds: decision.maxDurationSeconds },
-      now,
+      nowSeconds(this.deps),
     );
     const created = await this.deps.store.createLease(
       lease,
-      this.audit(lease, 'requested', request.requestedBy),
+      auditEvent(this.deps, lease, 'requested', request.requestedBy, { reason: request.reason }),
     );
     if (!created.created) {
       if (created.fingerprint !== fingerprintOf(request)) {
@@ -126,39 +123,55 @@ export class Broker {
     return this.deps.store.withLock(
       subject,
       owner,
-      () => this.now(),
-      async () => {
+      () => nowSeconds(this.deps),
+      async (): Promise<HandleResult> => {
         const lease = await this.deps.store.getLease(requestId);
         if (!lease) throw new Error(`Lease ${requestId} vanished while it was being granted`);
-        if (lease.status !== 'pending') return { status: 'duplicate', lease } as const;
-        try {
-          const result = await reconcileSubject(this.deps, lease, this.now(), owner);
-          const active = activate(lease, this.now());
-          const effective = result.effective[lease.policyArn] ?? lease.accessScope;
-          const published = [outcomes.granted(active, effective)];
-          if (active.breakGlass) published.push(outcomes.breakGlassGranted(active));
-          await this.deps.publisher.publish(published);
-          const saved = await this.deps.store.saveLease(
-            active,
-            lease.version,
-            this.audit(active, 'granted', 'broker', {
-              effectiveScope: effective,
-              actions: result.actions.length,
-            }),
+        if (lease.status !== 'pending') return { status: 'duplicate', lease };
+        if (lease.expiresAt <= nowSeconds(this.deps)) {
+          // Delivered so late that it would already be over: nothing to grant, say so.
+          return this.failGrant(
+            lease,
+            new PermanentError('The request arrived after its duration had passed'),
+            owner,
           );
-          this.deps.log.info('access granted', {
-            requestId,
-            clusterName: saved.clusterName,
-            principalArn: saved.principalArn,
-            policyArn: saved.policyArn,
-            expiresAt: saved.expiresAt,
-            eksChanges: result.actions.length,
-          });
-          return { status: 'granted', lease: saved } as const;
+        }
+        let effective: Lease['accessScope'];
+        let changes: number;
+        try {
+          const result = await reconcileSubject(this.deps, lease, nowSeconds(this.deps), owner);
+          effective = result.effective[lease.policyArn] ?? lease.accessScope;
+          changes = result.actions.length;
         } catch (error) {
           if (!(error instanceof PermanentError)) throw error;
           return this.failGrant(lease, error, owner);
         }
+        const now = nowSeconds(this.deps);
+        const active = activate(lease, now);
+        await armIfSoon(this.deps, active, now);
+        const published = [outcomes.granted(active, effective)];
+        if (active.breakGlass) published.push(outcomes.breakGlassGranted(active));
+        await this.deps.publisher.publish(published);
+        const saved = await this.deps.store.saveLease(
+          active,
+          lease.version,
+          auditEvent(this.deps, active, 'granted', 'broker', {
+            effectiveScope: effective,
+            eksChanges: changes,
+          }),
+        );
+        this.deps.metrics.add('AccessGranted');
+        if (saved.breakGlass) this.deps.metrics.add('BreakGlassGranted');
+        (saved.breakGlass ? this.deps.log.warn : this.deps.log.info).call(this.deps.log, 'access granted', {
+          requestId,
+          clusterName: saved.clusterName,
+          principalArn: saved.principalArn,
+          policyArn: saved.policyArn,
+          breakGlass: saved.breakGlass,
+          expiresAt: saved.expiresAt,
+          eksChanges: changes,
+        });
+        return { status: 'granted', lease: saved };
       },
       { waitMs: this.deps.lockWaitMs },
     );
@@ -172,7 +185,7 @@ export class Broker {
     const message = error.message;
     this.deps.log.error('access grant failed', { requestId: lease.requestId, error: message });
     try {
-      await reconcileSubject(this.deps, lease, this.now(), owner, { excluding: lease.requestId });
+      await reconcileSubject(this.deps, lease, nowSeconds(this.deps), owner, { excluding: lease.requestId });
     } catch (rollback) {
       if (!(rollback instanceof PermanentError)) throw rollback;
       // Nothing the broker may change: the subject holds nothing of this lease that it could take back.
@@ -181,75 +194,64 @@ export class Broker {
         error: rollback.message,
       });
     }
-    const failed = end(lease, 'failed', this.now(), message);
+    const failed = end(lease, 'failed', nowSeconds(this.deps), message);
     await this.deps.publisher.publish([outcomes.grantFailed(failed, message)]);
     const saved = await this.deps.store.saveLease(
       failed,
       lease.version,
-      this.audit(failed, 'failed', 'broker', { error: message }),
+      auditEvent(this.deps, failed, 'failed', 'broker', { error: message }),
     );
+    this.deps.metrics.add('GrantFailed');
     return { status: 'failed', lease: saved, error: message };
   }
 
+  /** "I'm done" or the ticket closed: the lease ends now. A failure to take the access back is retried. */
   private async revoke(request: RevokeRequest): Promise<HandleResult> {
     const found = await this.deps.store.getLease(request.requestId);
-    if (!found) {
-      return this.rejectRequest(request, {
-        code: 'UNKNOWN_REQUEST',
-        field: 'detail.requestId',
-        reason: `No grant with requestId ${request.requestId} is known.`,
-      });
+    if (!found) return this.rejectRequest(request, unknownRequest(request.requestId));
+    const result = await takeBack(this.deps, request.requestId, {
+      reason: 'requested',
+      actor: request.requestedBy,
+      onlyIfDue: false,
+    });
+    switch (result.status) {
+      case 'revoked':
+        return { status: 'revoked', lease: result.lease };
+      case 'already-ended':
+      case 'not-due':
+        return { status: 'duplicate', ...(result.lease ? { lease: result.lease } : {}) };
+      case 'retry-scheduled':
+      case 'irrevocable':
+        return { status: 'revoking', lease: result.lease };
     }
-    const owner = randomUUID();
-    return this.deps.store.withLock(
-      found,
-      owner,
-      () => this.now(),
-      async () => {
-        const lease = await this.deps.store.getLease(request.requestId);
-        if (!lease) throw new Error(`Lease ${request.requestId} vanished while it was being revoked`);
-        if (lease.status === 'ended') return { status: 'duplicate', lease } as const;
-        // Access first, then the outcome, then the lease's end: a crash before the end is saved is redone.
-        await reconcileSubject(this.deps, lease, this.now(), owner, { excluding: lease.requestId });
-        const ended = end(lease, 'requested', this.now());
-        await this.deps.publisher.publish([outcomes.revoked(ended)]);
-        const saved = await this.deps.store.saveLease(
-          ended,
-          lease.version,
-          this.audit(ended, 'revoked', request.requestedBy, { reason: request.reason }),
-        );
-        this.deps.log.info('access revoked', {
-          requestId: saved.requestId,
-          reason: 'requested',
-          requestedBy: request.requestedBy,
-        });
-        return { status: 'revoked', lease: saved } as const;
-      },
-      { waitMs: this.deps.lockWaitMs },
-    );
   }
 
+  /**
+   * Moves the expiry, capped by the rule's max duration from the first grant, and re-arms the timer (the old
+   * one becomes stale). An extension is known by its content, so a repeated delivery extends only once.
+   */
   private async extend(request: ExtendRequest): Promise<HandleResult> {
     const found = await this.deps.store.getLease(request.requestId);
-    if (!found) {
-      return this.rejectRequest(request, {
-        code: 'UNKNOWN_REQUEST',
-        field: 'detail.requestId',
-        reason: `No grant with requestId ${request.requestId} is known.`,
-      });
-    }
+    if (!found) return this.rejectRequest(request, unknownRequest(request.requestId));
+    const key = extensionKey(request);
+    if (found.extensions?.includes(key)) return { status: 'duplicate', lease: found };
     const result = extend(found, request);
     if (!result.ok) return this.rejectRequest(request, result.rejection);
+    const extended: Lease = { ...result.lease, extensions: [...(found.extensions ?? []), key] };
+    const now = nowSeconds(this.deps);
+    await armIfSoon(this.deps, extended, now);
+    await this.deps.publisher.publish([outcomes.extended(extended, found.expiresAt)]);
     const saved = await this.deps.store.saveLease(
-      result.lease,
+      extended,
       found.version,
-      this.audit(result.lease, 'extended', request.requestedBy, {
+      auditEvent(this.deps, extended, 'extended', request.requestedBy, {
         reason: request.reason,
         addedSeconds: request.durationSeconds,
         previousExpiresAt: found.expiresAt,
+        expiresAt: extended.expiresAt,
       }),
     );
-    await this.deps.publisher.publish([outcomes.extended(saved, found.expiresAt)]);
+    this.deps.metrics.add('AccessExtended');
     this.deps.log.info('access extended', { requestId: saved.requestId, expiresAt: saved.expiresAt });
     return { status: 'extended', lease: saved };
   }
@@ -258,19 +260,25 @@ export class Broker {
     this.deps.log.warn('request rejected', {
       requestId: request.requestId,
       kind: request.kind,
-      code: rejection.code,
-      field: rejection.field,
-      reason: rejection.reason,
+      ...rejection,
     });
+    this.deps.metrics.add('RequestRejected');
     await this.deps.publisher.publish([outcomes.rejected(rejection, { request })]);
     return { status: 'rejected', rejection };
   }
+}
 
-  private audit(lease: Lease, type: string, actor: string, detail?: Record<string, unknown>): AuditEvent {
-    return { type, at: this.deps.clock(), actor, requestId: lease.requestId, ...(detail ? { detail } : {}) };
-  }
+function unknownRequest(requestId: string): Rejection {
+  return {
+    code: 'UNKNOWN_REQUEST',
+    field: 'detail.requestId',
+    reason: `No grant with requestId ${requestId} is known.`,
+  };
+}
 
-  private now(): number {
-    return Math.floor(this.deps.clock() / 1000);
-  }
+function extensionKey(request: ExtendRequest): string {
+  return createHash('sha256')
+    .update(JSON.stringify([request.durationSeconds, request.requestedBy, request.reason]))
+    .digest('base64url')
+    .slice(0, 22);
 }

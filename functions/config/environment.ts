@@ -8,6 +8,8 @@ export interface BrokerConfig {
   readonly eventBusName: string;
   /** The access rules (YAML), shipped with the function. */
   readonly accessRulesFile: string;
+  /** The SQS queue of precise expiry timers (delayed messages). */
+  readonly timerQueueUrl: string;
   /** How long an invocation waits for a subject's lock before giving the message back. */
   readonly lockWaitMs: number;
 }
@@ -18,6 +20,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Broke
     leaseTableName: required(env, 'LEASE_TABLE_NAME'),
     eventBusName: required(env, 'EVENT_BUS_NAME'),
     accessRulesFile: required(env, 'ACCESS_RULES_FILE'),
+    timerQueueUrl: required(env, 'TIMER_QUEUE_URL'),
     lockWaitMs: integer(env, 'LOCK_WAIT_MS', 5_000, 0, 60_000),
   });
 }

@@ -93,7 +93,7 @@ export function extend(
   lease: Lease,
   request: ExtendRequest,
 ): { ok: true; lease: Lease } | { ok: false; rejection: Rejection } {
-  if (lease.status !== 'active') {
+  if (lease.status !== 'active' || lease.endReason !== undefined) {
     return {
       ok: false,
       rejection: {

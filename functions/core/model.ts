@@ -90,6 +90,7 @@ export type LeaseStatus =
   /** Ending it failed past the retry budget; access may still be there. The sweeper keeps trying. */
   | 'irrevocable';
 
+/** Why a lease ended; on a lease not yet ended, why it is being ended (its revocation is being retried). */
 export type EndReason = 'expired' | 'requested' | 'failed' | 'forgotten';
 
 /** One grant as the lease table keeps it. */
@@ -117,6 +118,10 @@ export interface Lease extends Subject {
    * backoff of a revocation that keeps failing, so irrevocable leases do not crowd newly due ones out of a run.
    */
   readonly nextAttemptAt?: number;
+  /** Failed attempts to take the lease's access back; reset when one succeeds. */
+  readonly revokeAttempts?: number;
+  /** Fingerprints of the extensions applied, so a repeated extend request changes nothing. */
+  readonly extensions?: readonly string[];
   /** Content hash of the grant request: the same requestId with other content is a conflict. */
   readonly fingerprint: string;
   /** Bumped on every write; writes are conditional on it. */

@@ -1,4 +1,5 @@
-import type { AccessScope, BrokerRequest, Lease, Rejection } from './model';
+import type { AccessScope, BrokerRequest, Lease, Rejection, Subject } from './model';
+import type { Action } from './planner';
 
 /** The `source` of every event the broker publishes. */
 export const OUTCOME_SOURCE = 'eks-access-broker';
@@ -10,7 +11,8 @@ export type OutcomeType =
   | 'Access Extended'
   | 'Access Revoked'
   | 'Access Revocation Failed'
-  | 'Break Glass Access Granted';
+  | 'Break Glass Access Granted'
+  | 'Access Drift Repaired';
 
 /** One event for EventBridge: what happened to a request, for the ticket and the audit trail. */
 export interface Outcome {
@@ -119,3 +121,20 @@ const REQUEST_TYPES = {
   revoke: 'Access Revoke Requested',
   extend: 'Access Extend Requested',
 } as const;
+
+/** EKS had changed under active leases (by hand); the broker put back what they need. */
+export function driftRepaired(
+  subject: Subject,
+  actions: readonly Action[],
+  requestIds: readonly string[],
+): Outcome {
+  return {
+    detailType: 'Access Drift Repaired',
+    detail: {
+      clusterName: subject.clusterName,
+      principalArn: subject.principalArn,
+      actions: actions.map((a) => ({ ...a })),
+      requestIds: [...requestIds],
+    },
+  };
+}

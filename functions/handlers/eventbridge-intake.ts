@@ -1,7 +1,8 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { EventBridgeEvent } from 'aws-lambda';
-import { logger, runtime } from '../runtime';
+import { logger, metrics, runtime } from '../runtime';
 import { handleEnvelope } from './intake';
 
 /**
@@ -11,4 +12,6 @@ import { handleEnvelope } from './intake';
 export const handler = middy(async (event: EventBridgeEvent<string, unknown>) => {
   const result = await handleEnvelope(runtime(), { event });
   return { status: result.status };
-}).use(injectLambdaContext(logger, { resetKeys: true }));
+})
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(logMetrics(metrics));

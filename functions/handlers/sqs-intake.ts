@@ -1,8 +1,9 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
-import { logger, runtime } from '../runtime';
+import { logger, metrics, runtime } from '../runtime';
 import { handleEnvelope } from './intake';
 
 const processor = new BatchProcessor(EventType.SQS);
@@ -19,4 +20,6 @@ async function recordHandler(record: SQSRecord): Promise<string> {
  */
 export const handler = middy(async (event: SQSEvent, context: Context) =>
   processPartialResponse(event, recordHandler, processor, { context }),
-).use(injectLambdaContext(logger, { resetKeys: true }));
+)
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(logMetrics(metrics));

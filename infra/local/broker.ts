@@ -1,11 +1,14 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { EventBridgeEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { EventBridgeEvent, ScheduledEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { loadRulesFile } from '../../functions/config/access-rules-file';
 import { DETAIL_TYPES } from '../../functions/core/contract';
 import { OUTCOME_SOURCE } from '../../functions/core/outcomes';
 import type { AccessRules } from '../../functions/core/rules';
+import { handler as driftCheckHandler } from '../../functions/handlers/drift-check';
 import { handler as eventBridgeHandler } from '../../functions/handlers/eventbridge-intake';
+import { handler as expiryTimerHandler } from '../../functions/handlers/expiry-timer';
 import { handler as sqsHandler } from '../../functions/handlers/sqs-intake';
+import { handler as sweeperHandler } from '../../functions/handlers/sweeper';
 import { ensureLeaseTable } from '../lease-table';
 import { type Edge, type EdgeOptions, startEdge } from './edge';
 import { REQUESTS_QUEUE_NAME } from './intake/queues';
@@ -14,16 +17,23 @@ import { lambdaContext } from './lambda-context';
 export const DEFAULT_RULES_FILE = 'infra/access-rules.yaml';
 export const LOCAL_TABLE_NAME = 'eks-access-broker-leases';
 export const LOCAL_EVENT_BUS = 'default';
+export const TIMER_QUEUE_NAME = 'eks-access-broker-timers';
 
 export interface LocalBrokerOptions extends EdgeOptions {
   readonly rulesFile?: string;
   /** Where outcome events are shown; nothing is printed when absent. */
   readonly print?: (line: string) => void;
+  /** How often the sweeper and the drift check run, as the schedule does in AWS (every minute); 0: never. */
+  readonly sweepIntervalMs?: number;
 }
 
 export interface LocalBroker {
   readonly edge: Edge;
   readonly rules: AccessRules;
+  /** Runs the sweeper once, as its schedule would. */
+  sweep(): Promise<unknown>;
+  /** Runs the drift check once, as its schedule would. */
+  checkDrift(): Promise<unknown>;
   /** Outcome events the broker published, in order. */
   outcomes(): EventBridgeEvent<string, Record<string, unknown>>[];
   close(): Promise<void>;
@@ -59,10 +69,12 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
       AWS_SECRET_ACCESS_KEY: 'test',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       LEASE_TABLE_NAME: LOCAL_TABLE_NAME,
+      TIMER_QUEUE_URL: `${edge.url}/${edge.accountId}/${TIMER_QUEUE_NAME}`,
       EVENT_BUS_NAME: LOCAL_EVENT_BUS,
       ACCESS_RULES_FILE: rulesFile,
       POWERTOOLS_SERVICE_NAME: 'eks-access-broker',
     });
+    edge.queues.createQueue(TIMER_QUEUE_NAME, { visibilityTimeoutSeconds: 30, maxReceiveCount: 5 });
     const dynamodb = new DynamoDBClient({ endpoint: edge.url });
     await ensureLeaseTable(dynamodb, LOCAL_TABLE_NAME);
     dynamodb.destroy();
@@ -81,23 +93,60 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
     edge.queues.subscribe(REQUESTS_QUEUE_NAME, async (event: SQSEvent) => {
       return (await sqsHandler(event, lambdaContext('eks-access-broker-sqs-intake'))) as SQSBatchResponse;
     }),
+    edge.queues.subscribe(TIMER_QUEUE_NAME, async (event: SQSEvent) => {
+      return (await expiryTimerHandler(
+        event,
+        lambdaContext('eks-access-broker-expiry-timer'),
+      )) as SQSBatchResponse;
+    }),
     edge.bus.subscribe({ source: [OUTCOME_SOURCE] }, async (event) => {
       options.print?.(describeOutcome(event));
     }),
   ];
+  const sweep = scheduled(() =>
+    sweeperHandler({} as ScheduledEvent, lambdaContext('eks-access-broker-sweeper', 60_000)),
+  );
+  const checkDrift = scheduled(() =>
+    driftCheckHandler({} as ScheduledEvent, lambdaContext('eks-access-broker-drift-check', 60_000)),
+  );
+  const interval = options.sweepIntervalMs ?? 60_000;
+  const timers =
+    interval > 0
+      ? [
+          setInterval(() => void sweep().catch(report), interval),
+          setInterval(() => void checkDrift().catch(report), interval),
+        ]
+      : [];
+  function report(error: unknown) {
+    console.error(`scheduled run failed: ${(error as Error).message}`);
+  }
 
   return {
     edge,
     rules,
+    sweep,
+    checkDrift,
     outcomes: () =>
       edge.bus
         .events()
         .map((e) => e.event as EventBridgeEvent<string, Record<string, unknown>>)
         .filter((e) => e.source === OUTCOME_SOURCE),
     async close() {
+      for (const timer of timers) clearInterval(timer);
       for (const stop of unsubscribe) stop();
       await edge.close();
     },
+  };
+}
+
+/** A scheduled function: like reserved concurrency 1, a run that is still going makes the next one wait for it. */
+function scheduled(run: () => Promise<unknown>): () => Promise<unknown> {
+  let running: Promise<unknown> | undefined;
+  return () => {
+    running ??= run().finally(() => {
+      running = undefined;
+    });
+    return running;
   };
 }
 

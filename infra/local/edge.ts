@@ -29,6 +29,8 @@ export interface EdgeOptions {
 export interface Edge {
   readonly url: string;
   readonly port: number;
+  readonly accountId: string;
+  readonly region: string;
   readonly eks: EksEmulator;
   readonly bus: LocalEventBus;
   readonly queues: LocalQueues;
@@ -141,6 +143,8 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
   return {
     url,
     port,
+    accountId,
+    region,
     eks,
     bus,
     queues,

@@ -16,6 +16,7 @@ as Lambda would, and outcome events are printed here.
 Options:
   --port <n>          port to listen on (default ${DEFAULT_EDGE_PORT}, or PORT)
   --db-path <dir>     keep DynamoDB Local's data on disk in <dir> (default: in memory)
+  --sweep-interval <s> seconds between sweeper and drift-check runs (default 60, like the schedule in AWS)
   --rules <file>      access rules (default ${DEFAULT_RULES_FILE}); the EKS emulator serves their clusters
   --clusters <file>   instead, a JSON list of clusters for the emulator: [{"name","region","accountId",
                       "authenticationMode"}]
@@ -28,6 +29,7 @@ async function main(): Promise<void> {
       'db-path': { type: 'string' },
       clusters: { type: 'string' },
       rules: { type: 'string' },
+      'sweep-interval': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -45,6 +47,7 @@ async function main(): Promise<void> {
     ...(values.clusters ? { eks: { clusters: readClusters(values.clusters) } } : {}),
     dynamodb: dbPath ? { dbPath } : {},
     print: (line) => console.log(line),
+    sweepIntervalMs: parseSeconds(values['sweep-interval'] ?? '60') * 1000,
   });
   const { edge } = broker;
   const clusters = edge.eks.listClusters().clusters;
@@ -89,6 +92,16 @@ function parsePort(raw: string): number {
     throw new UsageError(`--port / PORT must be a whole number from 0 to 65535, got ${JSON.stringify(raw)}`);
   }
   return port;
+}
+
+function parseSeconds(raw: string): number {
+  const seconds = Number(raw);
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) {
+    throw new UsageError(
+      `--sweep-interval must be a number of seconds from 1 to 3600, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return seconds;
 }
 
 function readClusters(file: string): ClusterSeed[] {

@@ -18,7 +18,7 @@ const ADMIN = 'arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolic
 let broker: LocalBroker;
 
 beforeAll(async () => {
-  broker = await startLocalBroker({ port: 0 });
+  broker = await startLocalBroker({ port: 0, sweepIntervalMs: 0 });
   // A subject held by another invocation is given back quickly in these tests.
   process.env.LOCK_WAIT_MS = '300';
 });

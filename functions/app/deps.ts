@@ -1,0 +1,42 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { EksAccess } from '../adapters/eks-access';
+import type { Timers } from '../adapters/expiry-timers';
+import type { AuditEvent, LeaseStore } from '../adapters/lease-store';
+import type { OutcomePublisher } from '../adapters/outcome-publisher';
+import type { Lease } from '../core/model';
+import type { AccessRules } from '../core/rules';
+import type { BrokerMetrics } from './metrics';
+
+/** The structured logger the use cases write to: Powertools' Logger, or a test's recorder. */
+export type Log = Pick<Logger, 'info' | 'warn' | 'error'>;
+
+/** What every use case works with; built once per cold start in functions/runtime.ts. */
+export interface AppDeps {
+  readonly store: LeaseStore;
+  readonly eks: EksAccess;
+  readonly publisher: OutcomePublisher;
+  readonly timers: Timers;
+  readonly rules: AccessRules;
+  /** Epoch milliseconds. */
+  readonly clock: () => number;
+  readonly log: Log;
+  readonly metrics: BrokerMetrics;
+  /** How long to wait for a subject another invocation is reconciling before giving the work back. */
+  readonly lockWaitMs?: number;
+  /** Attempts to take a lease's access back before it is declared irrevocable (it is still retried). */
+  readonly revocationBudget?: number;
+}
+
+export function nowSeconds(deps: Pick<AppDeps, 'clock'>): number {
+  return Math.floor(deps.clock() / 1000);
+}
+
+export function auditEvent(
+  deps: Pick<AppDeps, 'clock'>,
+  lease: Lease,
+  type: string,
+  actor: string,
+  detail?: Record<string, unknown>,
+): AuditEvent {
+  return { type, at: deps.clock(), actor, requestId: lease.requestId, ...(detail ? { detail } : {}) };
+}

@@ -1,0 +1,131 @@
+import { MAX_TIMER_DELAY_SECONDS, type TimerMessage } from '../adapters/expiry-timers';
+import { SubjectBusyError } from '../core/errors';
+import type { Lease } from '../core/model';
+import { type AppDeps, nowSeconds } from './deps';
+import { type TakeBackResult, takeBack } from './revocation';
+
+/** Arms the precise timer of a lease that ends within the timer window; later leases are armed by the sweeper. */
+export async function armIfSoon(deps: AppDeps, lease: Lease, now: number): Promise<boolean> {
+  const delay = lease.expiresAt - now;
+  if (lease.status !== 'active' || delay > MAX_TIMER_DELAY_SECONDS) return false;
+  await deps.timers.arm({ requestId: lease.requestId, expiresAt: lease.expiresAt }, delay);
+  return true;
+}
+
+export type TimerResult = TakeBackResult | { readonly status: 'stale' } | { readonly status: 'rearmed' };
+
+/**
+ * A timer fired. It acts only if the lease still ends at the time it was armed for: an extended, revoked or
+ * already ended lease makes it stale. SQS may deliver a moment early; the rest of the wait is re-armed.
+ */
+export async function onTimer(deps: AppDeps, timer: TimerMessage): Promise<TimerResult> {
+  const lease = await deps.store.getLease(timer.requestId);
+  if (!lease || lease.status === 'ended' || lease.expiresAt !== timer.expiresAt) return { status: 'stale' };
+  const now = nowSeconds(deps);
+  if (lease.expiresAt > now) {
+    await deps.timers.arm(timer, lease.expiresAt - now);
+    return { status: 'rearmed' };
+  }
+  return takeBack(deps, lease.requestId, { reason: 'expired', actor: 'timer', onlyIfDue: true });
+}
+
+export interface SweepOptions {
+  /** Leases handled per run at most; the rest waits for the next run. */
+  readonly limit?: number;
+  readonly concurrency?: number;
+  /** Epoch ms after which no new lease is started (the function's time budget minus a margin). */
+  readonly deadline?: number;
+  /** Seconds between runs: leases entering the timer window since the last run(s) get their timer. */
+  readonly intervalSeconds?: number;
+}
+
+export interface SweepReport {
+  readonly due: number;
+  readonly revoked: number;
+  readonly retryScheduled: number;
+  readonly irrevocable: number;
+  /** Left for the next run: the deadline came, or another invocation held the subject. */
+  readonly deferred: number;
+  /** Leases that could not be handled for an unexpected reason (logged; the run fails so it alarms). */
+  readonly errors: number;
+  readonly timersArmed: number;
+}
+
+/**
+ * The backstop of expiry: finds due leases through the sparse `due` index (reads grow with the due leases,
+ * not with the table), ends them with bounded concurrency before the deadline, and arms the timers of the
+ * leases that entered the timer window, so that those are revoked within seconds of their expiry.
+ */
+export async function sweep(deps: AppDeps, options: SweepOptions = {}): Promise<SweepReport> {
+  const now = nowSeconds(deps);
+  const limit = options.limit ?? 200;
+  const deadline = options.deadline ?? Number.POSITIVE_INFINITY;
+  const due = await deps.store.dueLeases(now, limit);
+  const counts = { revoked: 0, retryScheduled: 0, irrevocable: 0, deferred: 0, errors: 0 };
+
+  await forEachLimited(due, options.concurrency ?? 4, async (lease) => {
+    if (Date.now() >= deadline) {
+      counts.deferred++;
+      return;
+    }
+    try {
+      const result = await takeBack(deps, lease.requestId, {
+        reason: 'expired',
+        actor: 'sweeper',
+        onlyIfDue: true,
+      });
+      if (result.status === 'revoked') counts.revoked++;
+      else if (result.status === 'retry-scheduled') counts.retryScheduled++;
+      else if (result.status === 'irrevocable') counts.irrevocable++;
+    } catch (error) {
+      if (error instanceof SubjectBusyError) {
+        counts.deferred++;
+        return;
+      }
+      // One lease's storage error must not stop the others; the run still ends in error (and alarms).
+      counts.errors++;
+      deps.log.error('sweep could not end a lease', {
+        requestId: lease.requestId,
+        error: (error as Error).message,
+      });
+    }
+  });
+
+  let timersArmed = 0;
+  if (Date.now() < deadline) {
+    // Two intervals back, so one missed or late run does not leave a lease without its timer.
+    const lookback = 2 * (options.intervalSeconds ?? 60);
+    const soon = await deps.store.dueLeases(now + MAX_TIMER_DELAY_SECONDS, limit, {
+      after: Math.max(now, now + MAX_TIMER_DELAY_SECONDS - lookback),
+    });
+    for (const lease of soon) {
+      if (lease.nextAttemptAt === undefined && (await armIfSoon(deps, lease, now))) timersArmed++;
+    }
+  }
+  const report = { due: due.length, ...counts, timersArmed };
+  if (report.due > 0 || report.timersArmed > 0) deps.log.info('sweep finished', { ...report });
+  if (counts.errors > 0) throw new SweepError(report);
+  return report;
+}
+
+export class SweepError extends Error {
+  override readonly name = 'SweepError';
+  constructor(readonly report: SweepReport) {
+    super(`The sweep could not handle ${report.errors} of ${report.due} due lease(s)`);
+  }
+}
+
+export async function forEachLimited<T>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+}

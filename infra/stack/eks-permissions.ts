@@ -1,0 +1,222 @@
+/**
+ * The broker's own EKS (and STS) permissions, derived from the access rules at package time: whatever the code
+ * does, the role cannot grant more than the rules allow, on clusters other than those declared, or delete an
+ * entry it did not create. Reference: "Actions, resources, and condition keys for Amazon Elastic Kubernetes
+ * Service" in the Service Authorization Reference.
+ *
+ * | action                            | resource          | conditions                                              |
+ * | --------------------------------- | ----------------- | ------------------------------------------------------- |
+ * | DescribeAccessEntry, ListAssociatedAccessPolicies | access-entry | none (reads)                              |
+ * | CreateAccessEntry                 | cluster           | type STANDARD, owner tag, principal matches a rule      |
+ * | TagResource                       | access-entry      | owner tag only (tagging on create needs it)             |
+ * | AssociateAccessPolicy             | access-entry      | policy, scope, namespaces and principal a rule allows   |
+ * | DisassociateAccessPolicy          | access-entry      | a grantable policy                                      |
+ * | DeleteAccessEntry                 | access-entry      | the entry carries the owner tag                         |
+ *
+ * Taking access away is deliberately less conditioned than giving it: a lease granted under yesterday's rules
+ * must still be revocable after the rules were narrowed, so Disassociate is not limited to today's rules.
+ * Associate is, and it is also the call that NARROWS a namespace scope (EKS replaces the scope on re-associate):
+ * after a rules change drops a policy or namespace glob while leases of it are active, narrowing such a
+ * lease's scope is refused and the lease goes irrevocable (alarmed) until the rules or the lease are dealt with.
+ * Likewise a baseline scope outside the rules' globs cannot be merged into a grant: that grant fails loudly.
+ */
+import {
+  accessPolicyArn,
+  GRANTABLE_POLICY_NAMES,
+  type GrantablePolicyName,
+} from '../../functions/core/access-policies';
+import { OWNER_TAG_KEY, OWNER_TAG_VALUE } from '../../functions/core/model';
+import { type AccessRules, type ClusterConfig, globMatch } from '../../functions/core/rules';
+import type { PolicyStatement } from './cloudformation';
+
+/** Every EKS action the broker calls (functions/adapters/eks-access.ts), and TagResource for tag-on-create. */
+export const EKS_ACTIONS = [
+  'eks:DescribeAccessEntry',
+  'eks:ListAssociatedAccessPolicies',
+  'eks:CreateAccessEntry',
+  'eks:TagResource',
+  'eks:AssociateAccessPolicy',
+  'eks:DisassociateAccessPolicy',
+  'eks:DeleteAccessEntry',
+] as const;
+
+export function clusterArn(cluster: ClusterConfig): string {
+  return `arn:${cluster.partition}:eks:${cluster.region}:${cluster.accountId}:cluster/${cluster.name}`;
+}
+
+/** Access entry ARNs are `access-entry/<cluster>/<identity type>/<account>/<name>/<uuid>`. */
+export function accessEntriesArn(cluster: ClusterConfig): string {
+  return `arn:${cluster.partition}:eks:${cluster.region}:${cluster.accountId}:access-entry/${cluster.name}/*`;
+}
+
+/** What the rules let the broker associate on one cluster, for one kind of scope. */
+export interface GrantableAccess {
+  readonly scope: 'cluster' | 'namespace';
+  /** Full ARNs in the cluster's partition. */
+  readonly policyArns: readonly string[];
+  /** Namespace globs (namespace scope only). */
+  readonly namespaces?: readonly string[];
+  /** Principal ARN globs of the rules that allow it. */
+  readonly principals: readonly string[];
+}
+
+/**
+ * Per cluster, the (scope, namespaces, principals) combinations the rules can grant, each with its policies.
+ * Grouped per policy across rules, not per rule: one association carries the union of every lease of that
+ * policy (two leases from two rules, namespaces a and b, become one Associate with [a, b]), so a statement per
+ * rule would refuse a union the rules allow.
+ */
+export function grantableAccess(rules: AccessRules, cluster: ClusterConfig): readonly GrantableAccess[] {
+  const perPolicy = new Map<
+    GrantablePolicyName,
+    { clusterPrincipals: Set<string>; namespacePrincipals: Set<string>; namespaces: Set<string> }
+  >();
+  for (const rule of rules.rules) {
+    if (!rule.clusters.some((pattern) => globMatch(pattern, cluster.name))) continue;
+    for (const policy of rule.policies) {
+      let entry = perPolicy.get(policy);
+      if (!entry) {
+        entry = { clusterPrincipals: new Set(), namespacePrincipals: new Set(), namespaces: new Set() };
+        perPolicy.set(policy, entry);
+      }
+      if (rule.clusterScope) for (const principal of rule.principals) entry.clusterPrincipals.add(principal);
+      if (rule.namespaces) {
+        for (const principal of rule.principals) entry.namespacePrincipals.add(principal);
+        for (const namespace of rule.namespaces) entry.namespaces.add(namespace);
+      }
+    }
+  }
+  const groups = new Map<string, { access: Omit<GrantableAccess, 'policyArns'>; policyArns: string[] }>();
+  const add = (policy: GrantablePolicyName, access: Omit<GrantableAccess, 'policyArns'>) => {
+    const key = JSON.stringify(access);
+    const group = groups.get(key) ?? { access, policyArns: [] };
+    group.policyArns.push(accessPolicyArn(cluster.partition, policy));
+    groups.set(key, group);
+  };
+  for (const policy of [...perPolicy.keys()].sort()) {
+    const entry = perPolicy.get(policy);
+    if (!entry) continue;
+    if (entry.clusterPrincipals.size > 0) {
+      add(policy, { scope: 'cluster', principals: sorted(entry.clusterPrincipals) });
+    }
+    if (entry.namespaces.size > 0) {
+      add(policy, {
+        scope: 'namespace',
+        namespaces: sorted(entry.namespaces),
+        principals: sorted(entry.namespacePrincipals),
+      });
+    }
+  }
+  return [...groups.values()].map(({ access, policyArns }) => ({ ...access, policyArns }));
+}
+
+/** The principal globs any rule allows on the cluster: who may get an entry created. */
+export function grantablePrincipals(rules: AccessRules, cluster: ClusterConfig): readonly string[] {
+  const principals = new Set<string>();
+  for (const rule of rules.rules) {
+    if (rule.clusters.some((pattern) => globMatch(pattern, cluster.name))) {
+      for (const principal of rule.principals) principals.add(principal);
+    }
+  }
+  return sorted(principals);
+}
+
+/**
+ * The EKS and STS statements of every function that reconciles. All five do: intake applies grants and
+ * revokes (the revoke of a subject's last lease deletes the entry), the expiry timer and the sweeper revoke,
+ * drift-check repairs, and each of them goes through the same planner diff, whose plan can contain any action.
+ */
+export function eksStatements(rules: AccessRules): readonly PolicyStatement[] {
+  const statements: PolicyStatement[] = [];
+  const ownerTag = `aws:RequestTag/${OWNER_TAG_KEY}`;
+  rules.clusters.forEach((cluster, index) => {
+    const entries = accessEntriesArn(cluster);
+    statements.push({
+      Sid: `ReadAccessEntries${index}`,
+      Effect: 'Allow',
+      Action: ['eks:DescribeAccessEntry', 'eks:ListAssociatedAccessPolicies'],
+      Resource: [entries],
+    });
+    const principals = grantablePrincipals(rules, cluster);
+    if (principals.length > 0) {
+      statements.push({
+        Sid: `CreateOwnedAccessEntries${index}`,
+        Effect: 'Allow',
+        Action: ['eks:CreateAccessEntry'],
+        Resource: [clusterArn(cluster)],
+        Condition: {
+          StringEquals: { 'eks:accessEntryType': 'STANDARD', [ownerTag]: OWNER_TAG_VALUE },
+          'ForAllValues:StringEquals': { 'aws:TagKeys': [OWNER_TAG_KEY] },
+          // StringLike, not ArnLike: its `*` spans `/` and `:` exactly like the rules' own glob matching.
+          StringLike: { 'eks:principalArn': principals },
+        },
+      });
+      statements.push({
+        Sid: `TagOwnedAccessEntries${index}`,
+        Effect: 'Allow',
+        Action: ['eks:TagResource'],
+        Resource: [entries],
+        Condition: {
+          StringEquals: { [ownerTag]: OWNER_TAG_VALUE },
+          'ForAllValues:StringEquals': { 'aws:TagKeys': [OWNER_TAG_KEY] },
+        },
+      });
+    }
+    grantableAccess(rules, cluster).forEach((access, group) => {
+      statements.push({
+        Sid: `AssociateGrantable${index}x${group}`,
+        Effect: 'Allow',
+        Action: ['eks:AssociateAccessPolicy'],
+        Resource: [entries],
+        Condition:
+          access.scope === 'cluster'
+            ? {
+                ArnEquals: { 'eks:policyArn': access.policyArns },
+                StringEquals: { 'eks:accessScope': 'cluster' },
+                StringLike: { 'eks:principalArn': access.principals },
+              }
+            : {
+                ArnEquals: { 'eks:policyArn': access.policyArns },
+                StringEquals: { 'eks:accessScope': 'namespace' },
+                // ForAllValues alone is true for an empty or missing list; Null false makes the list required.
+                'ForAllValues:StringLike': { 'eks:namespaces': access.namespaces ?? [] },
+                Null: { 'eks:namespaces': 'false' },
+                StringLike: { 'eks:principalArn': access.principals },
+              },
+      });
+    });
+    statements.push({
+      Sid: `DisassociateGrantable${index}`,
+      Effect: 'Allow',
+      Action: ['eks:DisassociateAccessPolicy'],
+      Resource: [entries],
+      Condition: {
+        ArnEquals: {
+          'eks:policyArn': GRANTABLE_POLICY_NAMES.map((name) => accessPolicyArn(cluster.partition, name)),
+        },
+      },
+    });
+    statements.push({
+      Sid: `DeleteOwnedAccessEntries${index}`,
+      Effect: 'Allow',
+      Action: ['eks:DeleteAccessEntry'],
+      Resource: [entries],
+      // The planner deletes only entries it created and that still carry its tag; IAM holds it to that.
+      Condition: { StringEquals: { [`aws:ResourceTag/${OWNER_TAG_KEY}`]: OWNER_TAG_VALUE } },
+    });
+  });
+  const roleArns = sorted(new Set(rules.clusters.flatMap((cluster) => cluster.roleArn ?? [])));
+  if (roleArns.length > 0) {
+    statements.push({
+      Sid: 'AssumeClusterRoles',
+      Effect: 'Allow',
+      Action: ['sts:AssumeRole'],
+      Resource: roleArns,
+    });
+  }
+  return statements;
+}
+
+function sorted(values: Iterable<string>): string[] {
+  return [...values].sort();
+}
