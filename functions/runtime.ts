@@ -27,7 +27,12 @@ export interface Runtime {
 }
 
 export const logger = new Logger({ serviceName: 'eks-access-broker' });
-export const metrics = new Metrics({ namespace: 'EksAccessBroker', serviceName: 'eks-access-broker' });
+// Every invocation records at least one metric; Powertools' warnings go to the structured log.
+export const metrics = new Metrics({
+  namespace: 'EksAccessBroker',
+  serviceName: 'eks-access-broker',
+  logger,
+});
 
 const brokerMetrics: BrokerMetrics = {
   add: (name, value = 1) => {

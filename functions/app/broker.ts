@@ -219,6 +219,7 @@ export class Broker {
         return { status: 'revoked', lease: result.lease };
       case 'already-ended':
       case 'not-due':
+        this.deps.metrics.add('DuplicateRequests');
         return { status: 'duplicate', ...(result.lease ? { lease: result.lease } : {}) };
       case 'retry-scheduled':
       case 'irrevocable':
@@ -234,7 +235,10 @@ export class Broker {
     const found = await this.deps.store.getLease(request.requestId);
     if (!found) return this.rejectRequest(request, unknownRequest(request.requestId));
     const key = extensionKey(request);
-    if (found.extensions?.includes(key)) return { status: 'duplicate', lease: found };
+    if (found.extensions?.includes(key)) {
+      this.deps.metrics.add('DuplicateRequests');
+      return { status: 'duplicate', lease: found };
+    }
     const result = extend(found, request);
     if (!result.ok) return this.rejectRequest(request, result.rejection);
     const extended: Lease = { ...result.lease, extensions: [...(found.extensions ?? []), key] };

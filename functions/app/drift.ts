@@ -30,6 +30,7 @@ export async function checkDrift(
     const key = `${lease.clusterName}\u0000${lease.principalArn}`;
     bySubject.set(key, [...(bySubject.get(key) ?? []), lease]);
   }
+  deps.metrics.add('DriftSubjectsChecked', bySubject.size);
   let repaired = 0;
   let skipped = 0;
   const deadline = options.deadline ?? Number.POSITIVE_INFINITY;

@@ -20,7 +20,10 @@ export type TimerResult = TakeBackResult | { readonly status: 'stale' } | { read
  */
 export async function onTimer(deps: AppDeps, timer: TimerMessage): Promise<TimerResult> {
   const lease = await deps.store.getLease(timer.requestId);
-  if (!lease || lease.status === 'ended' || lease.expiresAt !== timer.expiresAt) return { status: 'stale' };
+  if (!lease || lease.status === 'ended' || lease.expiresAt !== timer.expiresAt) {
+    deps.metrics.add('StaleTimers');
+    return { status: 'stale' };
+  }
   const now = nowSeconds(deps);
   if (lease.expiresAt > now) {
     await deps.timers.arm(timer, lease.expiresAt - now);
@@ -61,6 +64,7 @@ export async function sweep(deps: AppDeps, options: SweepOptions = {}): Promise<
   const limit = options.limit ?? 200;
   const deadline = options.deadline ?? Number.POSITIVE_INFINITY;
   const due = await deps.store.dueLeases(now, limit);
+  deps.metrics.add('SweepDueLeases', due.length);
   const counts = { revoked: 0, retryScheduled: 0, irrevocable: 0, deferred: 0, errors: 0 };
 
   await forEachLimited(due, options.concurrency ?? 4, async (lease) => {

@@ -9,7 +9,11 @@ export type MetricName =
   | 'RevocationFailures'
   | 'IrrevocableLeases'
   | 'DriftRepaired'
-  | 'AccessExtended';
+  | 'AccessExtended'
+  | 'DuplicateRequests'
+  | 'StaleTimers'
+  | 'SweepDueLeases'
+  | 'DriftSubjectsChecked';
 
 export interface BrokerMetrics {
   add(name: MetricName, value?: number): void;

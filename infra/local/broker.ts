@@ -133,6 +133,15 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
         .filter((e) => e.source === OUTCOME_SOURCE),
     async close() {
       for (const timer of timers) clearInterval(timer);
+      // Let invocations in flight finish, as Lambda would, before their endpoints go away.
+      await Promise.allSettled([sweep.inFlight(), checkDrift.inFlight()]);
+      await Promise.race([
+        Promise.all([
+          edge.bus.idle(),
+          edge.queues.idle(undefined, { timeoutMs: 5_000 }).catch(() => undefined),
+        ]),
+        new Promise((resolve) => setTimeout(resolve, 5_000).unref()),
+      ]);
       for (const stop of unsubscribe) stop();
       await edge.close();
     },
@@ -140,14 +149,15 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
 }
 
 /** A scheduled function: like reserved concurrency 1, a run that is still going makes the next one wait for it. */
-function scheduled(run: () => Promise<unknown>): () => Promise<unknown> {
+function scheduled(run: () => Promise<unknown>): { (): Promise<unknown>; inFlight(): Promise<unknown> } {
   let running: Promise<unknown> | undefined;
-  return () => {
+  const start = () => {
     running ??= run().finally(() => {
       running = undefined;
     });
     return running;
   };
+  return Object.assign(start, { inFlight: () => running ?? Promise.resolve() });
 }
 
 /** One readable line per outcome event. */

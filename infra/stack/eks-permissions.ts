@@ -64,7 +64,8 @@ export interface GrantableAccess {
  * Per cluster, the (scope, namespaces, principals) combinations the rules can grant, each with its policies.
  * Grouped per policy across rules, not per rule: one association carries the union of every lease of that
  * policy (two leases from two rules, namespaces a and b, become one Associate with [a, b]), so a statement per
- * rule would refuse a union the rules allow.
+ * rule would refuse a union the rules allow. The price: across two rules naming the same policy, IAM allows
+ * each rule's principals in the other's namespaces too; the broker's own rule check stays the exact one.
  */
 export function grantableAccess(rules: AccessRules, cluster: ClusterConfig): readonly GrantableAccess[] {
   const perPolicy = new Map<
@@ -125,86 +126,14 @@ export function grantablePrincipals(rules: AccessRules, cluster: ClusterConfig):
  * The EKS and STS statements of every function that reconciles. All five do: intake applies grants and
  * revokes (the revoke of a subject's last lease deletes the entry), the expiry timer and the sweeper revoke,
  * drift-check repairs, and each of them goes through the same planner diff, whose plan can contain any action.
+ *
+ * A cluster with a roleArn is called with that role's credentials, so its EKS statements belong on that role
+ * in the cluster's account (clusterStatements gives them); the functions' roles only get sts:AssumeRole on it.
  */
 export function eksStatements(rules: AccessRules): readonly PolicyStatement[] {
-  const statements: PolicyStatement[] = [];
-  const ownerTag = `aws:RequestTag/${OWNER_TAG_KEY}`;
-  rules.clusters.forEach((cluster, index) => {
-    const entries = accessEntriesArn(cluster);
-    statements.push({
-      Sid: `ReadAccessEntries${index}`,
-      Effect: 'Allow',
-      Action: ['eks:DescribeAccessEntry', 'eks:ListAssociatedAccessPolicies'],
-      Resource: [entries],
-    });
-    const principals = grantablePrincipals(rules, cluster);
-    if (principals.length > 0) {
-      statements.push({
-        Sid: `CreateOwnedAccessEntries${index}`,
-        Effect: 'Allow',
-        Action: ['eks:CreateAccessEntry'],
-        Resource: [clusterArn(cluster)],
-        Condition: {
-          StringEquals: { 'eks:accessEntryType': 'STANDARD', [ownerTag]: OWNER_TAG_VALUE },
-          'ForAllValues:StringEquals': { 'aws:TagKeys': [OWNER_TAG_KEY] },
-          // StringLike, not ArnLike: its `*` spans `/` and `:` exactly like the rules' own glob matching.
-          StringLike: { 'eks:principalArn': principals },
-        },
-      });
-      statements.push({
-        Sid: `TagOwnedAccessEntries${index}`,
-        Effect: 'Allow',
-        Action: ['eks:TagResource'],
-        Resource: [entries],
-        Condition: {
-          StringEquals: { [ownerTag]: OWNER_TAG_VALUE },
-          'ForAllValues:StringEquals': { 'aws:TagKeys': [OWNER_TAG_KEY] },
-        },
-      });
-    }
-    grantableAccess(rules, cluster).forEach((access, group) => {
-      statements.push({
-        Sid: `AssociateGrantable${index}x${group}`,
-        Effect: 'Allow',
-        Action: ['eks:AssociateAccessPolicy'],
-        Resource: [entries],
-        Condition:
-          access.scope === 'cluster'
-            ? {
-                ArnEquals: { 'eks:policyArn': access.policyArns },
-                StringEquals: { 'eks:accessScope': 'cluster' },
-                StringLike: { 'eks:principalArn': access.principals },
-              }
-            : {
-                ArnEquals: { 'eks:policyArn': access.policyArns },
-                StringEquals: { 'eks:accessScope': 'namespace' },
-                // ForAllValues alone is true for an empty or missing list; Null false makes the list required.
-                'ForAllValues:StringLike': { 'eks:namespaces': access.namespaces ?? [] },
-                Null: { 'eks:namespaces': 'false' },
-                StringLike: { 'eks:principalArn': access.principals },
-              },
-      });
-    });
-    statements.push({
-      Sid: `DisassociateGrantable${index}`,
-      Effect: 'Allow',
-      Action: ['eks:DisassociateAccessPolicy'],
-      Resource: [entries],
-      Condition: {
-        ArnEquals: {
-          'eks:policyArn': GRANTABLE_POLICY_NAMES.map((name) => accessPolicyArn(cluster.partition, name)),
-        },
-      },
-    });
-    statements.push({
-      Sid: `DeleteOwnedAccessEntries${index}`,
-      Effect: 'Allow',
-      Action: ['eks:DeleteAccessEntry'],
-      Resource: [entries],
-      // The planner deletes only entries it created and that still carry its tag; IAM holds it to that.
-      Condition: { StringEquals: { [`aws:ResourceTag/${OWNER_TAG_KEY}`]: OWNER_TAG_VALUE } },
-    });
-  });
+  const statements = rules.clusters.flatMap((cluster, index) =>
+    cluster.roleArn === undefined ? clusterStatements(rules, cluster, index) : [],
+  );
   const roleArns = sorted(new Set(rules.clusters.flatMap((cluster) => cluster.roleArn ?? [])));
   if (roleArns.length > 0) {
     statements.push({
@@ -214,6 +143,91 @@ export function eksStatements(rules: AccessRules): readonly PolicyStatement[] {
       Resource: roleArns,
     });
   }
+  return statements;
+}
+
+/** The statements that let the broker manage access on one cluster; `index` keeps the Sids unique. */
+export function clusterStatements(
+  rules: AccessRules,
+  cluster: ClusterConfig,
+  index: number,
+): PolicyStatement[] {
+  const statements: PolicyStatement[] = [];
+  const ownerTag = `aws:RequestTag/${OWNER_TAG_KEY}`;
+  const entries = accessEntriesArn(cluster);
+  statements.push({
+    Sid: `ReadAccessEntries${index}`,
+    Effect: 'Allow',
+    Action: ['eks:DescribeAccessEntry', 'eks:ListAssociatedAccessPolicies'],
+    Resource: [entries],
+  });
+  const principals = grantablePrincipals(rules, cluster);
+  if (principals.length > 0) {
+    statements.push({
+      Sid: `CreateOwnedAccessEntries${index}`,
+      Effect: 'Allow',
+      Action: ['eks:CreateAccessEntry'],
+      Resource: [clusterArn(cluster)],
+      Condition: {
+        StringEquals: { 'eks:accessEntryType': 'STANDARD', [ownerTag]: OWNER_TAG_VALUE },
+        'ForAllValues:StringEquals': { 'aws:TagKeys': [OWNER_TAG_KEY] },
+        // StringLike, not ArnLike: its `*` spans `/` and `:` exactly like the rules' own glob matching.
+        StringLike: { 'eks:principalArn': principals },
+      },
+    });
+    statements.push({
+      Sid: `TagOwnedAccessEntries${index}`,
+      Effect: 'Allow',
+      Action: ['eks:TagResource'],
+      Resource: [entries],
+      Condition: {
+        StringEquals: { [ownerTag]: OWNER_TAG_VALUE },
+        'ForAllValues:StringEquals': { 'aws:TagKeys': [OWNER_TAG_KEY] },
+      },
+    });
+  }
+  grantableAccess(rules, cluster).forEach((access, group) => {
+    statements.push({
+      Sid: `AssociateGrantable${index}x${group}`,
+      Effect: 'Allow',
+      Action: ['eks:AssociateAccessPolicy'],
+      Resource: [entries],
+      Condition:
+        access.scope === 'cluster'
+          ? {
+              ArnEquals: { 'eks:policyArn': access.policyArns },
+              StringEquals: { 'eks:accessScope': 'cluster' },
+              StringLike: { 'eks:principalArn': access.principals },
+            }
+          : {
+              ArnEquals: { 'eks:policyArn': access.policyArns },
+              StringEquals: { 'eks:accessScope': 'namespace' },
+              // ForAllValues alone is true for an empty or missing list; Null false makes the list required.
+              'ForAllValues:StringLike': { 'eks:namespaces': access.namespaces ?? [] },
+              Null: { 'eks:namespaces': 'false' },
+              StringLike: { 'eks:principalArn': access.principals },
+            },
+    });
+  });
+  statements.push({
+    Sid: `DisassociateGrantable${index}`,
+    Effect: 'Allow',
+    Action: ['eks:DisassociateAccessPolicy'],
+    Resource: [entries],
+    Condition: {
+      ArnEquals: {
+        'eks:policyArn': GRANTABLE_POLICY_NAMES.map((name) => accessPolicyArn(cluster.partition, name)),
+      },
+    },
+  });
+  statements.push({
+    Sid: `DeleteOwnedAccessEntries${index}`,
+    Effect: 'Allow',
+    Action: ['eks:DeleteAccessEntry'],
+    Resource: [entries],
+    // The planner deletes only entries it created and that still carry its tag; IAM holds it to that.
+    Condition: { StringEquals: { [`aws:ResourceTag/${OWNER_TAG_KEY}`]: OWNER_TAG_VALUE } },
+  });
   return statements;
 }
 

@@ -424,4 +424,44 @@ describe('local mode', () => {
     events.destroy();
     sqs.destroy();
   });
+
+  it('revokes a short grant put on the bus within seconds of its expiry, through the precise timer', async () => {
+    const event = grant({ durationSeconds: 2 });
+    const requestId = String(event.detail.requestId);
+    const events = new EventBridgeClient({
+      endpoint: broker.edge.url,
+      region: 'us-east-1',
+      credentials: LOCAL_CREDENTIALS,
+    });
+
+    await events.send(
+      new PutEventsCommand({
+        Entries: [
+          { Source: event.source, DetailType: event['detail-type'], Detail: JSON.stringify(event.detail) },
+        ],
+      }),
+    );
+    const deadline = Date.now() + 15_000;
+    while (
+      Date.now() < deadline &&
+      !outcomesFor(requestId).some((e) => e['detail-type'] === 'Access Revoked')
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
+    const [granted, revoked] = outcomesFor(requestId);
+    expect(granted?.['detail-type']).toBe('Access Granted');
+    expect(revoked?.['detail-type']).toBe('Access Revoked');
+    const lagMs =
+      Date.parse(String(revoked?.detail.revokedAt)) - Date.parse(String(revoked?.detail.expiresAt));
+    expect(lagMs).toBeGreaterThanOrEqual(0);
+    expect(lagMs).toBeLessThanOrEqual(5_000);
+    expect(entryOf(String(event.detail.principalArn))).toBeUndefined();
+    // The outcome is published just before the lease is saved as ended.
+    while (Date.now() < deadline && (await runtime().store.getLease(requestId))?.status !== 'ended') {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(await runtime().store.getLease(requestId)).toMatchObject({ status: 'ended', endReason: 'expired' });
+    events.destroy();
+  });
 });

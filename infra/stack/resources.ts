@@ -1,0 +1,416 @@
+/**
+ * Every resource of the deployed broker except the functions themselves (serverless.yml declares those): the
+ * lease table, the queues, the EventBridge intake rule, the alarms, and one IAM role per function. Pure: the
+ * access rules and the table definition come in as data, so a test can build the stack without osls.
+ */
+import { DETAIL_TYPES } from '../../functions/core/contract';
+import type { AccessRules } from '../../functions/core/rules';
+import { DUE_INDEX, LEASE_TABLE, LEASE_TABLE_TTL_ATTRIBUTE } from '../lease-table';
+import {
+  type CfnOutput,
+  type CfnResource,
+  type CfnValue,
+  getAtt,
+  type PolicyStatement,
+  policyDocument,
+  ref,
+  type StackFragment,
+  sub,
+} from './cloudformation';
+import { eksStatements } from './eks-permissions';
+
+/** The functions of serverless.yml, by their keys there. */
+export const BROKER_FUNCTIONS = [
+  'eventbridgeIntake',
+  'sqsIntake',
+  'expiryTimer',
+  'sweeper',
+  'driftCheck',
+] as const;
+export type BrokerFunction = (typeof BROKER_FUNCTIONS)[number];
+
+type QueueId = 'RequestsQueue' | 'TimerQueue';
+
+interface FunctionNeeds {
+  /** The queue its event source mapping reads. */
+  readonly consumes?: QueueId;
+  /** Sends delayed messages to the timer queue. */
+  readonly armsTimers: boolean;
+  /** The lease table's indexes it queries (the base table is always allowed). */
+  readonly indexes: readonly string[];
+  /** Queue of its asynchronous on-failure destination. */
+  readonly onFailure?: string;
+}
+
+/**
+ * What each function touches besides EKS (see eks-permissions.ts: every function reconciles, so all get the
+ * same EKS statements). Timers are armed by intake (a grant or extension ending within the SQS delay limit),
+ * by the sweeper (leases entering that window) and by the expiry timer itself (SQS delivered it early, the rest
+ * of the wait is re-armed). The sweeper and drift-check find leases through the due index; the others read
+ * by key, and a subject's leases with a Query on the base table.
+ */
+export const FUNCTION_NEEDS: Readonly<Record<BrokerFunction, FunctionNeeds>> = {
+  eventbridgeIntake: { armsTimers: true, indexes: [], onFailure: 'IntakeEventsDeadLetterQueue' },
+  sqsIntake: { consumes: 'RequestsQueue', armsTimers: true, indexes: [] },
+  expiryTimer: { consumes: 'TimerQueue', armsTimers: true, indexes: [] },
+  sweeper: { armsTimers: true, indexes: [DUE_INDEX] },
+  driftCheck: { armsTimers: false, indexes: [DUE_INDEX] },
+};
+
+export interface StackOptions {
+  readonly service: string;
+  readonly stage: string;
+  readonly rules: AccessRules;
+  /** A bus name (`default`) or ARN. */
+  readonly eventBusName: string;
+  /** An existing SNS topic for alarm actions; absent: the stack creates one. */
+  readonly alarmTopicArn?: string;
+  /** Timeouts of the functions that consume queues: a message must stay invisible while it is processed. */
+  readonly timeoutSeconds: Readonly<Record<'sqsIntake' | 'expiryTimer', number>>;
+}
+
+/** AWS's guidance for SQS event sources: visibility at least six times the function timeout. */
+export const VISIBILITY_TIMEOUT_FACTOR = 6;
+export const MAX_RECEIVE_COUNT = 5;
+export const METRICS_NAMESPACE = 'EksAccessBroker';
+const DLQ_RETENTION_SECONDS = 14 * 24 * 3600;
+/** IAM's size limit of one managed policy, whitespace excluded, minus room for the document's envelope. */
+const MANAGED_POLICY_BUDGET = 6_144 - 100;
+/** IAM's default quota of managed policies per role. */
+const MAX_MANAGED_POLICIES = 10;
+
+/** Logical ids serverless gives a function's resources (`sweeper` -> `SweeperLambdaFunction`). */
+export function functionLogicalId(name: BrokerFunction): string {
+  return `${upperFirst(name)}LambdaFunction`;
+}
+
+export function logGroupLogicalId(name: BrokerFunction): string {
+  return `${upperFirst(name)}LogGroup`;
+}
+
+/** The role serverless.yml names in each function's `role:`. */
+export function roleLogicalId(name: BrokerFunction): string {
+  return `${upperFirst(name)}Role`;
+}
+
+export function buildStack(options: StackOptions): StackFragment {
+  const prefix = `${options.service}-${options.stage}`;
+  const resources: Record<string, CfnResource> = {};
+  const outputs: Record<string, CfnOutput> = {};
+
+  resources.LeaseTable = {
+    Type: 'AWS::DynamoDB::Table',
+    // The table is the audit trail: removing the stack must not take it along.
+    DeletionPolicy: 'Retain',
+    UpdateReplacePolicy: 'Retain',
+    Properties: {
+      TableName: `${prefix}-leases`,
+      ...(LEASE_TABLE as unknown as Record<string, CfnValue>),
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+      TimeToLiveSpecification: { AttributeName: LEASE_TABLE_TTL_ATTRIBUTE, Enabled: true },
+    },
+  };
+
+  const queue = (id: string, name: string, visibilitySeconds: number): void => {
+    const dlq = `${id.replace(/Queue$/, '')}DeadLetterQueue`;
+    resources[id] = {
+      Type: 'AWS::SQS::Queue',
+      Properties: {
+        QueueName: name,
+        VisibilityTimeout: visibilitySeconds,
+        SqsManagedSseEnabled: true,
+        RedrivePolicy: { deadLetterTargetArn: getAtt(dlq, 'Arn'), maxReceiveCount: MAX_RECEIVE_COUNT },
+      },
+    };
+    resources[dlq] = {
+      Type: 'AWS::SQS::Queue',
+      Properties: {
+        QueueName: `${name}-dlq`,
+        MessageRetentionPeriod: DLQ_RETENTION_SECONDS,
+        SqsManagedSseEnabled: true,
+        // Only its own source queue may dead-letter here; the ARN is spelled out since GetAtt would be a cycle.
+        RedriveAllowPolicy: {
+          redrivePermission: 'byQueue',
+          sourceQueueArns: [sub(`arn:\${AWS::Partition}:sqs:\${AWS::Region}:\${AWS::AccountId}:${name}`)],
+        },
+      },
+    };
+  };
+  queue('RequestsQueue', `${prefix}-requests`, VISIBILITY_TIMEOUT_FACTOR * options.timeoutSeconds.sqsIntake);
+  queue('TimerQueue', `${prefix}-timers`, VISIBILITY_TIMEOUT_FACTOR * options.timeoutSeconds.expiryTimer);
+
+  // Requests that failed on the EventBridge path: handler errors after Lambda's async retries (the function's
+  // on-failure destination) and events EventBridge could not hand to Lambda at all (the rule target's DLQ).
+  resources.IntakeEventsDeadLetterQueue = {
+    Type: 'AWS::SQS::Queue',
+    Properties: {
+      QueueName: `${prefix}-intake-events-dlq`,
+      MessageRetentionPeriod: DLQ_RETENTION_SECONDS,
+      SqsManagedSseEnabled: true,
+    },
+  };
+  resources.IntakeEventsDeadLetterQueuePolicy = {
+    Type: 'AWS::SQS::QueuePolicy',
+    Properties: {
+      Queues: [ref('IntakeEventsDeadLetterQueue')],
+      PolicyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Sid: 'IntakeRuleDeadLetters',
+            Effect: 'Allow',
+            Principal: { Service: 'events.amazonaws.com' },
+            Action: 'sqs:SendMessage',
+            Resource: getAtt('IntakeEventsDeadLetterQueue', 'Arn'),
+            Condition: { ArnEquals: { 'aws:SourceArn': getAtt('IntakeRequestsRule', 'Arn') } },
+          },
+        ],
+      },
+    },
+  };
+
+  resources.IntakeRequestsRule = {
+    Type: 'AWS::Events::Rule',
+    Properties: {
+      Name: `${prefix}-requests`,
+      Description: 'Access requests from the sources the access rules allow',
+      EventBusName: options.eventBusName,
+      State: 'ENABLED',
+      EventPattern: {
+        source: [...options.rules.sources],
+        'detail-type': [DETAIL_TYPES.grant, DETAIL_TYPES.revoke, DETAIL_TYPES.extend],
+      },
+      Targets: [
+        {
+          Id: 'eventbridge-intake',
+          Arn: getAtt(functionLogicalId('eventbridgeIntake'), 'Arn'),
+          // Covers handing the event to Lambda (throttled or refused Invoke); handler errors are retried by
+          // Lambda's own asynchronous retries and end in the function's on-failure destination.
+          RetryPolicy: { MaximumRetryAttempts: 185, MaximumEventAgeInSeconds: 3600 },
+          DeadLetterConfig: { Arn: getAtt('IntakeEventsDeadLetterQueue', 'Arn') },
+        },
+      ],
+    },
+  };
+  resources.IntakeRequestsRulePermission = {
+    Type: 'AWS::Lambda::Permission',
+    Properties: {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: getAtt(functionLogicalId('eventbridgeIntake'), 'Arn'),
+      Principal: 'events.amazonaws.com',
+      SourceArn: getAtt('IntakeRequestsRule', 'Arn'),
+    },
+  };
+
+  const eksPolicies = managedPolicies(eksStatements(options.rules));
+  eksPolicies.forEach((document, index) => {
+    resources[managedPolicyLogicalId(index)] = {
+      Type: 'AWS::IAM::ManagedPolicy',
+      Properties: {
+        Description: `${prefix}: EKS access entries on the clusters of the access rules (${index + 1}/${eksPolicies.length})`,
+        PolicyDocument: document as unknown as CfnValue,
+      },
+    };
+  });
+  for (const name of BROKER_FUNCTIONS) {
+    resources[roleLogicalId(name)] = {
+      Type: 'AWS::IAM::Role',
+      Properties: {
+        Description: `${prefix}-${name}: execution role`,
+        AssumeRolePolicyDocument: {
+          Version: '2012-10-17',
+          Statement: [
+            { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
+          ],
+        },
+        ManagedPolicyArns: eksPolicies.map((_, index) => ref(managedPolicyLogicalId(index))),
+        Policies: [
+          {
+            PolicyName: 'broker',
+            PolicyDocument: policyDocument(functionStatements(name, options)) as unknown as CfnValue,
+          },
+        ],
+      },
+    };
+  }
+
+  const topic: CfnValue = options.alarmTopicArn ?? ref('AlarmTopic');
+  if (options.alarmTopicArn === undefined) {
+    resources.AlarmTopic = {
+      Type: 'AWS::SNS::Topic',
+      Properties: { TopicName: `${prefix}-alarms`, DisplayName: 'eks-access-broker alarms' },
+    };
+    outputs.AlarmTopicArn = { Description: 'Subscribe here to receive the alarms', Value: ref('AlarmTopic') };
+  }
+  const alarm = (id: string, description: string, metric: Record<string, CfnValue>): void => {
+    resources[id] = {
+      Type: 'AWS::CloudWatch::Alarm',
+      Properties: {
+        AlarmName: `${prefix}-${id.replace(/Alarm$/, '')}`,
+        AlarmDescription: description,
+        ComparisonOperator: 'GreaterThanThreshold',
+        Threshold: 0,
+        EvaluationPeriods: 1,
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [topic],
+        OKActions: [topic],
+        ...metric,
+      },
+    };
+  };
+  for (const dlq of ['RequestsDeadLetterQueue', 'TimerDeadLetterQueue', 'IntakeEventsDeadLetterQueue']) {
+    alarm(`${dlq}Alarm`, `Messages in ${dlq}: requests or timers the broker gave up on; read and redrive`, {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: getAtt(dlq, 'QueueName') }],
+      Statistic: 'Maximum',
+      Period: 60,
+    });
+  }
+  alarm('IrrevocableLeasesAlarm', 'A lease could not be revoked after its retry budget: access outlives it', {
+    // A Metrics Insights query sums the metric over whatever dimensions the functions emit it with.
+    Metrics: [
+      {
+        Id: 'irrevocable',
+        Expression: `SELECT SUM(IrrevocableLeases) FROM "${METRICS_NAMESPACE}"`,
+        Period: 60,
+        ReturnData: true,
+      },
+    ],
+  });
+  for (const name of ['sweeper', 'driftCheck'] as const) {
+    alarm(
+      `${upperFirst(name)}ErrorsAlarm`,
+      `The ${name} function failed: expiry or drift repair is stalled`,
+      {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: ref(functionLogicalId(name)) }],
+        Statistic: 'Sum',
+        Period: 300,
+      },
+    );
+  }
+
+  outputs.LeaseTableName = { Description: 'The lease table', Value: ref('LeaseTable') };
+  outputs.RequestsQueueUrl = { Description: 'Send access requests here', Value: ref('RequestsQueue') };
+  outputs.RequestsQueueArn = { Description: 'The intake queue', Value: getAtt('RequestsQueue', 'Arn') };
+  outputs.TimerQueueUrl = { Description: 'Expiry timers', Value: ref('TimerQueue') };
+  outputs.IntakeRequestsRuleArn = {
+    Description: 'EventBridge rule routing access requests to the broker',
+    Value: getAtt('IntakeRequestsRule', 'Arn'),
+  };
+  return { Resources: resources, Outputs: outputs };
+}
+
+function managedPolicyLogicalId(index: number): string {
+  return index === 0 ? 'EksAccessPolicy' : `EksAccessPolicy${index + 1}`;
+}
+
+/** What one function may do besides EKS: its logs, the table, the bus, and its queues. */
+export function functionStatements(name: BrokerFunction, options: StackOptions): PolicyStatement[] {
+  const needs = FUNCTION_NEEDS[name];
+  const statements: PolicyStatement[] = [
+    {
+      Sid: 'OwnLogs',
+      Effect: 'Allow',
+      Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      // The log group's Arn attribute ends in `:*`, which covers its streams.
+      Resource: [getAtt(logGroupLogicalId(name), 'Arn')],
+    },
+    {
+      Sid: 'LeaseTable',
+      Effect: 'Allow',
+      // What the lease store calls; TransactWriteItems is authorized per item as PutItem / UpdateItem.
+      Action: [
+        'dynamodb:BatchGetItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:Query',
+        'dynamodb:UpdateItem',
+      ],
+      Resource: [getAtt('LeaseTable', 'Arn')],
+    },
+  ];
+  if (needs.indexes.length > 0) {
+    statements.push({
+      Sid: 'LeaseTableIndexes',
+      Effect: 'Allow',
+      Action: ['dynamodb:Query'],
+      Resource: needs.indexes.map((index) => sub(`\${LeaseTable.Arn}/index/${index}`)),
+    });
+  }
+  statements.push({
+    Sid: 'OutcomeEvents',
+    Effect: 'Allow',
+    Action: ['events:PutEvents'],
+    Resource: [eventBusArn(options.eventBusName)],
+  });
+  if (needs.armsTimers) {
+    statements.push({
+      Sid: 'ArmTimers',
+      Effect: 'Allow',
+      Action: ['sqs:SendMessage'],
+      Resource: [getAtt('TimerQueue', 'Arn')],
+    });
+  }
+  if (needs.consumes) {
+    statements.push({
+      Sid: 'ConsumeQueue',
+      Effect: 'Allow',
+      // What the Lambda event source mapping needs to poll the queue with this role.
+      Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+      Resource: [getAtt(needs.consumes, 'Arn')],
+    });
+  }
+  if (needs.onFailure) {
+    statements.push({
+      Sid: 'OnFailureDestination',
+      Effect: 'Allow',
+      Action: ['sqs:SendMessage'],
+      Resource: [getAtt(needs.onFailure, 'Arn')],
+    });
+  }
+  return statements;
+}
+
+function eventBusArn(nameOrArn: string): CfnValue {
+  if (nameOrArn.startsWith('arn:')) return nameOrArn;
+  return sub(`arn:\${AWS::Partition}:events:\${AWS::Region}:\${AWS::AccountId}:event-bus/${nameOrArn}`);
+}
+
+/**
+ * Packs the EKS statements into as few managed policies as IAM's size limit allows. Managed, not inline: a
+ * role's inline policies share one 10 KiB budget, which a rules file with a few clusters would exhaust.
+ */
+function managedPolicies(statements: readonly PolicyStatement[]): ReturnType<typeof policyDocument>[] {
+  const documents: PolicyStatement[][] = [];
+  let size = 0;
+  for (const statement of statements) {
+    const length = JSON.stringify(statement).length;
+    if (length > MANAGED_POLICY_BUDGET) {
+      throw new Error(
+        `IAM statement ${statement.Sid} is ${length} characters, over one managed policy's limit`,
+      );
+    }
+    const current = documents.at(-1);
+    if (current && size + length + 1 <= MANAGED_POLICY_BUDGET) {
+      current.push(statement);
+      size += length + 1;
+    } else {
+      documents.push([statement]);
+      size = length;
+    }
+  }
+  if (documents.length > MAX_MANAGED_POLICIES) {
+    throw new Error(
+      `The access rules need ${documents.length} managed policies for their EKS permissions, over the ${MAX_MANAGED_POLICIES} a role may have: merge rules or split the clusters over several deployments`,
+    );
+  }
+  return documents.map(policyDocument);
+}
+
+function upperFirst(value: string): string {
+  return value.charAt(0).toUpperCase() + value.slice(1);
+}

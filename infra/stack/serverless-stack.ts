@@ -1,0 +1,45 @@
+/**
+ * Entry point of infra/serverless-resources.cjs: turns what serverless.yml says (service, stage, params,
+ * function timeouts) into the `resources:` fragment. The access rules are read and validated here by the same
+ * code the functions run at cold start, so a rules file that would stop the broker also stops packaging.
+ */
+import { resolve } from 'node:path';
+import { loadRulesFile } from '../../functions/config/access-rules-file';
+import type { StackFragment } from './cloudformation';
+import { buildStack, type StackOptions } from './resources';
+
+export interface ServerlessSettings {
+  readonly serviceDir: string;
+  readonly service: string;
+  readonly stage: string;
+  readonly accessRulesFile: string;
+  readonly eventBusName: string;
+  /** Empty: the stack creates its own topic. */
+  readonly alarmTopicArn: string;
+  readonly timeoutSeconds: StackOptions['timeoutSeconds'];
+}
+
+const BUS_NAME = /^(?:arn:[\w-]+:events:[\w-]+:\d{12}:event-bus\/)?[A-Za-z0-9._\-/]{1,256}$/;
+const TOPIC_ARN = /^arn:[\w-]+:sns:[\w-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/;
+
+export function serverlessResources(settings: ServerlessSettings): StackFragment {
+  if (!BUS_NAME.test(settings.eventBusName)) {
+    throw new Error(
+      `param eventBusName must be an event bus name or ARN, got ${JSON.stringify(settings.eventBusName)}`,
+    );
+  }
+  if (settings.alarmTopicArn !== '' && !TOPIC_ARN.test(settings.alarmTopicArn)) {
+    throw new Error(
+      `param alarmTopicArn must be empty or an SNS topic ARN, got ${JSON.stringify(settings.alarmTopicArn)}`,
+    );
+  }
+  const rules = loadRulesFile(resolve(settings.serviceDir, settings.accessRulesFile));
+  return buildStack({
+    service: settings.service,
+    stage: settings.stage,
+    rules,
+    eventBusName: settings.eventBusName,
+    ...(settings.alarmTopicArn === '' ? {} : { alarmTopicArn: settings.alarmTopicArn }),
+    timeoutSeconds: settings.timeoutSeconds,
+  });
+}
