@@ -59,21 +59,6 @@ export class Broker {
     return { status: 'rejected', rejection };
   }
 
-  /** Operator's last resort for an irrevocable lease: stop tracking it. Its access may remain in EKS. */
-  async forget(requestId: string, actor: string): Promise<Lease | undefined> {
-    const lease = await this.deps.store.getLease(requestId);
-    if (!lease || lease.status === 'ended') return lease;
-    const forgotten = end(lease, 'forgotten', nowSeconds(this.deps), lease.lastError);
-    await this.deps.publisher.publish([outcomes.revoked(forgotten)]);
-    const saved = await this.deps.store.saveLease(
-      forgotten,
-      lease.version,
-      auditEvent(this.deps, forgotten, 'forgotten', actor, { lastError: lease.lastError }),
-    );
-    this.deps.log.warn('lease forgotten by an operator', { requestId, actor, lastError: lease.lastError });
-    return saved;
-  }
-
   private async grant(request: GrantRequest): Promise<HandleResult> {
     const decision = evaluateGrant(this.deps.rules, request);
     if (!decision.allowed) return this.rejectRequest(request, decision.rejection);

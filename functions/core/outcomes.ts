@@ -68,6 +68,8 @@ export function revoked(lease: Lease): Outcome {
       reason: lease.endReason ?? 'requested',
       expiresAt: iso(lease.expiresAt),
       revokedAt: iso(lease.endedAt ?? lease.expiresAt),
+      // Forgotten by an operator after revocation kept failing: the broker no longer vouches for EKS.
+      ...(lease.endReason === 'forgotten' ? { accessMayRemain: true, lastError: lease.lastError } : {}),
     },
   };
 }
@@ -137,4 +139,19 @@ export function driftRepaired(
       requestIds: [...requestIds],
     },
   };
+}
+
+/** One line for people: what happened, to whom, where, until when, or why not. */
+export function describeOutcomeDetail(detailType: string, d: Readonly<Record<string, unknown>>): string {
+  const principal = String(d.principalArn ?? '').replace(/^arn:[^:]+:iam::\d+:/, '');
+  const policy = String(d.policyArn ?? '').replace(/^.*\//, '');
+  const scope = (d.effectiveScope ?? d.accessScope) as { type?: string; namespaces?: string[] } | undefined;
+  const where =
+    scope?.type === 'namespace' ? `namespaces ${scope.namespaces?.join(',')}` : scope ? 'cluster-wide' : '';
+  const parts = [detailType, d.requestId, principal && `${principal} on ${d.clusterName}`, policy, where];
+  if (detailType === 'Access Revoked') parts.push(`(${d.reason}) at ${d.revokedAt}`);
+  else if (d.expiresAt) parts.push(`until ${d.expiresAt}`);
+  if (d.code) parts.push(`${d.code}: ${d.reason}`);
+  if (d.error) parts.push(String(d.error));
+  return parts.filter(Boolean).join('  ');
 }

@@ -2,7 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { EventBridgeEvent, ScheduledEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { loadRulesFile } from '../../functions/config/access-rules-file';
 import { DETAIL_TYPES } from '../../functions/core/contract';
-import { OUTCOME_SOURCE } from '../../functions/core/outcomes';
+import { describeOutcomeDetail, OUTCOME_SOURCE } from '../../functions/core/outcomes';
 import type { AccessRules } from '../../functions/core/rules';
 import { handler as driftCheckHandler } from '../../functions/handlers/drift-check';
 import { handler as eventBridgeHandler } from '../../functions/handlers/eventbridge-intake';
@@ -15,7 +15,8 @@ import { REQUESTS_QUEUE_NAME } from './intake/queues';
 import { lambdaContext } from './lambda-context';
 
 export const DEFAULT_RULES_FILE = 'infra/access-rules.yaml';
-export const LOCAL_TABLE_NAME = 'eks-access-broker-leases';
+// Named as a deployed stage's table (eks-access-broker-<stage>-leases), stage "local".
+export const LOCAL_TABLE_NAME = 'eks-access-broker-local-leases';
 export const LOCAL_EVENT_BUS = 'default';
 export const TIMER_QUEUE_NAME = 'eks-access-broker-timers';
 
@@ -162,21 +163,5 @@ function scheduled(run: () => Promise<unknown>): { (): Promise<unknown>; inFligh
 
 /** One readable line per outcome event. */
 export function describeOutcome(event: EventBridgeEvent<string, unknown>): string {
-  const d = (event.detail ?? {}) as Record<string, unknown>;
-  const principal = String(d.principalArn ?? '').replace(/^arn:[^:]+:iam::\d+:/, '');
-  const policy = String(d.policyArn ?? '').replace(/^.*\//, '');
-  const scope = (d.effectiveScope ?? d.accessScope) as { type?: string; namespaces?: string[] } | undefined;
-  const where =
-    scope?.type === 'namespace' ? `namespaces ${scope.namespaces?.join(',')}` : scope ? 'cluster-wide' : '';
-  const parts = [
-    event['detail-type'],
-    d.requestId,
-    principal && `${principal} on ${d.clusterName}`,
-    policy,
-    where,
-  ];
-  if (d.expiresAt) parts.push(`until ${d.expiresAt}`);
-  if (d.code) parts.push(`${d.code}: ${d.reason}`);
-  if (d.error) parts.push(String(d.error));
-  return `[${event.time}] ${parts.filter(Boolean).join('  ')}`;
+  return `[${event.time}] ${describeOutcomeDetail(event['detail-type'], (event.detail ?? {}) as Record<string, unknown>)}`;
 }

@@ -461,7 +461,10 @@ describe('local mode', () => {
     while (Date.now() < deadline && (await runtime().store.getLease(requestId))?.status !== 'ended') {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    expect(await runtime().store.getLease(requestId)).toMatchObject({ status: 'ended', endReason: 'expired' });
+    expect(await runtime().store.getLease(requestId)).toMatchObject({
+      status: 'ended',
+      endReason: 'expired',
+    });
     events.destroy();
   });
 });

@@ -4,6 +4,7 @@ import { Broker, type HandleResult } from '../../functions/app/broker';
 import type { AppDeps } from '../../functions/app/deps';
 import { checkDrift } from '../../functions/app/drift';
 import { onTimer, sweep } from '../../functions/app/expiry';
+import { forgetLease } from '../../functions/app/forget';
 import type { MetricName } from '../../functions/app/metrics';
 import { loadConfig } from '../../functions/config/environment';
 import { parseRequest } from '../../functions/core/contract';
@@ -292,7 +293,12 @@ describe('revocation failures', () => {
     local.edge.eks.faults.configure({ serverErrorRate: 1, operations: ['DeleteAccessEntry'] });
 
     const revoking = await broker.handle(request('revoke.json', { requestId }));
-    const forgotten = await broker.forget(requestId, 'ops@example.com');
+    const forgotten = await forgetLease(
+      deps,
+      requestId,
+      'ops@example.com',
+      'EKS keeps refusing; removed by hand',
+    );
 
     expect(revoking).toMatchObject({
       status: 'revoking',

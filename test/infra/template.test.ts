@@ -1,0 +1,295 @@
+/**
+ * Packages the service the way `npm run package` does (osls + serverless-esbuild, offline, no AWS
+ * credentials), once for the whole file, and checks the CloudFormation template and the zips it produced.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadRulesFile } from '../../functions/config/access-rules-file';
+import { DETAIL_TYPES } from '../../functions/core/contract';
+import {
+  DUE_INDEX,
+  LEASE_TABLE,
+  LEASE_TABLE_TTL_ATTRIBUTE,
+  SUBJECT_AUDIT_INDEX,
+} from '../../infra/lease-table';
+import { asArray, iamProblems, iamStatements, resourcesOfType, type Template } from './template-audit';
+import { zipEntries } from './zip-entries';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const OSLS = join(ROOT, 'node_modules', 'osls', 'bin', 'serverless.js');
+const STAGE = 'ci';
+const PREFIX = `eks-access-broker-${STAGE}`;
+const RULES_FILE = 'infra/access-rules.yaml';
+/** The target for one function's zip; measured about 330 KiB (minified ESM, SDK and Powertools bundled). */
+const MAX_ZIP_BYTES = 600 * 1024;
+const RULES = loadRulesFile(join(ROOT, RULES_FILE));
+
+/** serverless.yml's functions: key, handler file, logical id prefix. */
+const FUNCTIONS = [
+  ['eventbridgeIntake', 'eventbridge-intake'],
+  ['sqsIntake', 'sqs-intake'],
+  ['expiryTimer', 'expiry-timer'],
+  ['sweeper', 'sweeper'],
+  ['driftCheck', 'drift-check'],
+] as const;
+
+const logicalPrefix = (key: string) => key.charAt(0).toUpperCase() + key.slice(1);
+
+let packageDir = '';
+let template: Template;
+
+/** Only what node needs: no AWS credentials, region or profile can reach osls, so packaging is offline. */
+function offlineEnv(): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}),
+    AWS_CONFIG_FILE: '/nonexistent/aws-config',
+    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
+  };
+}
+
+beforeAll(async () => {
+  packageDir = mkdtempSync(join(tmpdir(), 'eks-access-broker-package-'));
+  try {
+    await promisify(execFile)(
+      process.execPath,
+      [OSLS, 'package', '--stage', STAGE, '--package', packageDir],
+      { cwd: ROOT, env: offlineEnv(), maxBuffer: 16 * 1024 * 1024, timeout: 170_000 },
+    );
+  } catch (error) {
+    const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string };
+    throw new Error(`osls package failed:\n${stdout}\n${stderr}`, { cause: error });
+  }
+  template = JSON.parse(
+    readFileSync(join(packageDir, 'cloudformation-template-update-stack.json'), 'utf8'),
+  ) as Template;
+}, 180_000);
+
+afterAll(() => {
+  if (packageDir) rmSync(packageDir, { recursive: true, force: true });
+});
+
+function resource(id: string): Record<string, unknown> {
+  const found = template.Resources[id];
+  expect(found, `resource ${id}`).toBeDefined();
+  return found?.Properties ?? {};
+}
+
+function functionProperties(key: string): Record<string, unknown> {
+  return resource(`${logicalPrefix(key)}LambdaFunction`);
+}
+
+describe('packaged template', () => {
+  it('gives every function its own role, nodejs22.x on arm64, and the broker environment', () => {
+    const roles = new Set<string>();
+    for (const [key, file] of FUNCTIONS) {
+      const fn = functionProperties(key);
+      expect(fn.Runtime).toBe('nodejs22.x');
+      expect(fn.Architectures).toEqual(['arm64']);
+      expect(fn.Handler).toBe(`functions/handlers/${file}.handler`);
+      const role = (fn.Role as { 'Fn::GetAtt'?: [string, string] })['Fn::GetAtt']?.[0] ?? '';
+      expect(template.Resources[role]?.Type, `${key} role`).toBe('AWS::IAM::Role');
+      roles.add(role);
+      const variables = (fn.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(variables).toMatchObject({
+        LEASE_TABLE_NAME: { Ref: 'LeaseTable' },
+        EVENT_BUS_NAME: 'default',
+        ACCESS_RULES_FILE: `/var/task/${RULES_FILE}`,
+        TIMER_QUEUE_URL: { Ref: 'TimerQueue' },
+        LOCK_WAIT_MS: expect.stringMatching(/^\d+$/),
+        POWERTOOLS_SERVICE_NAME: 'eks-access-broker',
+        POWERTOOLS_METRICS_NAMESPACE: 'EksAccessBroker',
+        POWERTOOLS_LOG_LEVEL: expect.any(String),
+      });
+    }
+    expect(roles.size).toBe(FUNCTIONS.length);
+    // No shared role: serverless creates it only for a function without its own.
+    expect(template.Resources.IamRoleLambdaExecution).toBeUndefined();
+    for (const [key] of FUNCTIONS) {
+      expect(resource(`${logicalPrefix(key)}LogGroup`).RetentionInDays).toBe(30);
+    }
+  });
+
+  it('defines the lease table from infra/lease-table.ts with PITR, SSE and TTL on purgeAt', () => {
+    const table = resource('LeaseTable');
+    expect(table).toMatchObject({
+      TableName: `${PREFIX}-leases`,
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: LEASE_TABLE.KeySchema,
+      AttributeDefinitions: LEASE_TABLE.AttributeDefinitions,
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+      TimeToLiveSpecification: { AttributeName: LEASE_TABLE_TTL_ATTRIBUTE, Enabled: true },
+    });
+    const indexes = (table.GlobalSecondaryIndexes as { IndexName: string }[]).map((index) => index.IndexName);
+    expect(indexes.sort()).toEqual([DUE_INDEX, SUBJECT_AUDIT_INDEX].sort());
+    expect(table.GlobalSecondaryIndexes).toEqual(LEASE_TABLE.GlobalSecondaryIndexes);
+    expect(template.Resources.LeaseTable?.DeletionPolicy).toBe('Retain');
+  });
+
+  it('feeds the SQS functions from queues with a DLQ, partial batch failures and a long enough visibility', () => {
+    const mappings = resourcesOfType(template, 'AWS::Lambda::EventSourceMapping');
+    const byFunction = new Map(
+      mappings.map(([, mapping]) => {
+        const properties = mapping.Properties ?? {};
+        const fn = (properties.FunctionName as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+        return [fn, properties];
+      }),
+    );
+    expect(mappings).toHaveLength(2);
+    for (const [key, queueId, name] of [
+      ['sqsIntake', 'RequestsQueue', `${PREFIX}-requests`],
+      ['expiryTimer', 'TimerQueue', `${PREFIX}-timers`],
+    ] as const) {
+      const mapping = byFunction.get(`${logicalPrefix(key)}LambdaFunction`);
+      expect(mapping, `${key} event source mapping`).toBeDefined();
+      expect(mapping?.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+      expect(mapping?.BatchSize).toBe(10);
+      expect(mapping?.EventSourceArn).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
+      const queue = resource(queueId);
+      expect(queue.QueueName).toBe(name);
+      expect(queue.VisibilityTimeout).toBeGreaterThanOrEqual(6 * Number(functionProperties(key).Timeout));
+      const redrive = queue.RedrivePolicy as { deadLetterTargetArn: { 'Fn::GetAtt': [string, string] } };
+      expect(redrive).toMatchObject({ maxReceiveCount: 5 });
+      const dlq = resource(redrive.deadLetterTargetArn['Fn::GetAtt'][0]);
+      expect(dlq.QueueName).toBe(`${name}-dlq`);
+    }
+    expect(byFunction.get('SqsIntakeLambdaFunction')?.MaximumBatchingWindowInSeconds).toBeGreaterThan(0);
+  });
+
+  it('routes the request detail-types from the allowed sources to the EventBridge intake, with a DLQ', () => {
+    const rule = resource('IntakeRequestsRule');
+    expect(rule.EventBusName).toBe('default');
+    expect(rule.EventPattern).toEqual({
+      source: [...RULES.sources],
+      'detail-type': [DETAIL_TYPES.grant, DETAIL_TYPES.revoke, DETAIL_TYPES.extend],
+    });
+    const [target] = rule.Targets as Record<string, unknown>[];
+    expect(target).toMatchObject({
+      Arn: { 'Fn::GetAtt': ['EventbridgeIntakeLambdaFunction', 'Arn'] },
+      DeadLetterConfig: { Arn: { 'Fn::GetAtt': ['IntakeEventsDeadLetterQueue', 'Arn'] } },
+    });
+    expect(resource('IntakeRequestsRulePermission')).toMatchObject({
+      Principal: 'events.amazonaws.com',
+      SourceArn: { 'Fn::GetAtt': ['IntakeRequestsRule', 'Arn'] },
+    });
+    const [, invokeConfig] = resourcesOfType(template, 'AWS::Lambda::EventInvokeConfig')[0] ?? [];
+    expect(invokeConfig?.Properties).toMatchObject({
+      FunctionName: { Ref: 'EventbridgeIntakeLambdaFunction' },
+      MaximumRetryAttempts: expect.any(Number),
+      DestinationConfig: {
+        OnFailure: { Destination: { 'Fn::GetAtt': ['IntakeEventsDeadLetterQueue', 'Arn'] } },
+      },
+    });
+  });
+
+  it('runs the sweeper and drift-check every minute, one at a time', () => {
+    const schedules = resourcesOfType(template, 'AWS::Events::Rule').filter(
+      ([, rule]) => rule.Properties?.ScheduleExpression !== undefined,
+    );
+    for (const key of ['sweeper', 'driftCheck']) {
+      const id = `${logicalPrefix(key)}LambdaFunction`;
+      const schedule = schedules.find(([, rule]) =>
+        asArray(rule.Properties?.Targets).some(
+          (target) =>
+            JSON.stringify((target as { Arn: unknown }).Arn) ===
+            JSON.stringify({ 'Fn::GetAtt': [id, 'Arn'] }),
+        ),
+      );
+      expect(schedule?.[1].Properties?.ScheduleExpression, `${key} schedule`).toBe('rate(1 minute)');
+      expect(functionProperties(key).ReservedConcurrentExecutions).toBe(1);
+    }
+  });
+
+  it('alarms on every DLQ, irrevocable leases and sweeper or drift-check errors', () => {
+    const alarms = resourcesOfType(template, 'AWS::CloudWatch::Alarm').map(
+      ([, alarm]) => alarm.Properties ?? {},
+    );
+    const dlqs = resourcesOfType(template, 'AWS::SQS::Queue').filter(([, queue]) =>
+      String(queue.Properties?.QueueName).endsWith('-dlq'),
+    );
+    expect(dlqs).toHaveLength(3);
+    for (const [id] of dlqs) {
+      const alarm = alarms.find(
+        (candidate) =>
+          JSON.stringify(candidate.Dimensions) ===
+          JSON.stringify([{ Name: 'QueueName', Value: { 'Fn::GetAtt': [id, 'QueueName'] } }]),
+      );
+      expect(alarm, `alarm on ${id}`).toMatchObject({
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        ComparisonOperator: 'GreaterThanThreshold',
+        Threshold: 0,
+      });
+    }
+    const irrevocable = alarms.find((alarm) =>
+      JSON.stringify(alarm.Metrics ?? '').includes('IrrevocableLeases'),
+    );
+    expect(JSON.stringify(irrevocable?.Metrics)).toContain('EksAccessBroker');
+    expect(irrevocable).toMatchObject({ ComparisonOperator: 'GreaterThanThreshold', Threshold: 0 });
+    for (const key of ['sweeper', 'driftCheck']) {
+      const alarm = alarms.find(
+        (candidate) =>
+          candidate.MetricName === 'Errors' &&
+          JSON.stringify(candidate.Dimensions).includes(`${logicalPrefix(key)}LambdaFunction`),
+      );
+      expect(alarm, `${key} errors alarm`).toMatchObject({ Namespace: 'AWS/Lambda', Threshold: 0 });
+    }
+    for (const alarm of alarms) {
+      expect(asArray(alarm.AlarmActions)).toEqual([{ Ref: 'AlarmTopic' }]);
+    }
+  });
+
+  it('grants least privilege: EKS only on the configured clusters, only the policies the rules grant', () => {
+    expect(iamProblems(template, RULES)).toEqual([]);
+    const statements = iamStatements(template);
+    const resourcesOf = (action: string) =>
+      statements.filter(({ statement }) => asArray(statement.Action).includes(action));
+    // The due index is read only by the functions that search for due or live leases.
+    const indexReaders = statements
+      .filter(({ statement }) => JSON.stringify(statement.Resource).includes('/index/'))
+      .map(({ where }) => where.split('/')[0])
+      .sort();
+    expect(indexReaders).toEqual(['DriftCheckRole', 'SweeperRole']);
+    for (const { statement } of resourcesOf('dynamodb:GetItem')) {
+      expect(statement.Resource).toEqual([{ 'Fn::GetAtt': ['LeaseTable', 'Arn'] }]);
+    }
+    for (const { statement } of resourcesOf('events:PutEvents')) {
+      expect(JSON.stringify(statement.Resource)).toContain(':event-bus/default');
+    }
+    for (const { where, statement } of resourcesOf('sqs:SendMessage')) {
+      const target = where.startsWith('EventbridgeIntakeRole/OnFailure')
+        ? 'IntakeEventsDeadLetterQueue'
+        : 'TimerQueue';
+      expect(statement.Resource).toEqual([{ 'Fn::GetAtt': [target, 'Arn'] }]);
+    }
+    const consumers = resourcesOf('sqs:ReceiveMessage').map(({ where, statement }) => [
+      where.split('/')[0],
+      statement.Resource,
+    ]);
+    expect(consumers).toEqual([
+      ['SqsIntakeRole', [{ 'Fn::GetAtt': ['RequestsQueue', 'Arn'] }]],
+      ['ExpiryTimerRole', [{ 'Fn::GetAtt': ['TimerQueue', 'Arn'] }]],
+    ]);
+    // Every function reconciles, so every role carries the EKS policy.
+    const eksPolicies = resourcesOfType(template, 'AWS::IAM::ManagedPolicy').map(([id]) => ({ Ref: id }));
+    for (const [key] of FUNCTIONS) {
+      expect(resource(`${logicalPrefix(key)}Role`).ManagedPolicyArns).toEqual(eksPolicies);
+    }
+  });
+
+  it('ships each function as a small ESM bundle with the access rules file inside', () => {
+    for (const [key, file] of FUNCTIONS) {
+      const zip = join(packageDir, `${key}.zip`);
+      const size = statSync(zip).size;
+      expect(size, `${key}.zip is ${(size / 1024).toFixed(0)} KiB`).toBeLessThanOrEqual(MAX_ZIP_BYTES);
+      expect(zipEntries(zip).sort()).toEqual([`functions/handlers/${file}.mjs`, RULES_FILE].sort());
+    }
+  });
+});
