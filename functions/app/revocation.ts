@@ -111,7 +111,8 @@ async function recordFailure(
     }),
   );
   deps.metrics.add('RevocationFailures');
-  if (firstTimeIrrevocable) deps.metrics.add('IrrevocableLeases');
+  // Every failed attempt past the budget, not only the first: the alarm stays on while access outlives its lease.
+  if (irrevocable) deps.metrics.add('IrrevocableLeases');
   (firstTimeIrrevocable ? deps.log.error : deps.log.warn).call(deps.log, 'revocation failed', {
     requestId: lease.requestId,
     attempt: attempts,

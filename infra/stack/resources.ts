@@ -274,7 +274,9 @@ export function buildStack(options: StackOptions): StackFragment {
       {
         Id: 'irrevocable',
         Expression: `SELECT SUM(IrrevocableLeases) FROM "${METRICS_NAMESPACE}"`,
-        Period: 60,
+        // Irrevocable leases are retried at most 5 minutes apart and each failure counts: a 5-minute period
+        // keeps the alarm on for as long as one is failing.
+        Period: 300,
         ReturnData: true,
       },
     ],
