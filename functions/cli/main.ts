@@ -24,6 +24,7 @@ Requests (put contract events on the bus, as a ticketing system would):
 Operations (read and change the lease table directly, with your own AWS credentials):
   leases       [--cluster C] [--principal ARN]   active leases with the time they have left
   history      <requestId>                       the lease's audit trail
+  history      --cluster C --principal ARN       the principal's audit trail on the cluster, all leases
   forget       <requestId> --reason TEXT         stop retrying an irrevocable lease (its access may remain)
 
 Common options:
@@ -99,7 +100,9 @@ export async function main(
     case 'leases':
       return cli.leases();
     case 'history':
-      return cli.history(requireId(positionals, 'history'));
+      return positionals.length === 0 && values.cluster && values.principal
+        ? cli.subjectHistory(values.cluster, values.principal)
+        : cli.history(requireId(positionals, 'history'));
     case 'forget':
       return cli.forget(requireId(positionals, 'forget'));
     default:
@@ -179,6 +182,25 @@ class Cli {
       table(
         ['REQUEST', 'CLUSTER', 'PRINCIPAL', 'POLICY', 'SCOPE', 'STATUS', 'LEFT'],
         shown.map((l) => leaseRow(l, now)),
+      ),
+    );
+  }
+
+  async subjectHistory(clusterName: string, principalArn: string): Promise<void> {
+    const store = this.store();
+    const events = await this.call(() => store.subjectHistory({ clusterName, principalArn }, 200));
+    if (events.length === 0)
+      throw new CliError(`No history for ${principalArn} on ${clusterName} in table ${this.tableName()}.`);
+    this.print(
+      table(
+        ['TIME', 'REQUEST', 'EVENT', 'BY', 'DETAIL'],
+        events.map((e) => [
+          new Date(e.at).toISOString(),
+          e.requestId,
+          e.type,
+          e.actor,
+          e.detail ? JSON.stringify(e.detail) : '',
+        ]),
       ),
     );
   }

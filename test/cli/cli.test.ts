@@ -31,6 +31,18 @@ async function cliError(...argv: string[]): Promise<string> {
   throw new Error('expected the command to fail');
 }
 
+/** The subject history reads an index, which lags a little behind the writes. */
+async function waitFor(read: () => Promise<string>, pattern: RegExp): Promise<string> {
+  const deadline = Date.now() + 5_000;
+  let text = '';
+  while (Date.now() < deadline) {
+    text = await read().catch((error: unknown) => String(error));
+    if (pattern.test(text)) return text;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return text;
+}
+
 function entryOf(principalArn: string) {
   return broker.edge.eks
     .snapshot()
@@ -67,6 +79,10 @@ describe('npx eks-access-broker against the local broker', () => {
     const extended = await cli('extend', requestId, '--by', '30m', '--reason', 'still on it', '--wait');
     const revoked = await cli('revoke', requestId, '--reason', 'done', '--wait');
     const history = await cli('history', requestId);
+    const subjectHistory = await waitFor(
+      () => cli('history', '--cluster', 'demo', '--principal', principal),
+      /revoked/,
+    );
 
     expect(granted).toContain(`Access Grant Requested: ${requestId}`);
     expect(granted).toMatch(/Access Granted {2}.*AmazonEKSViewPolicy {2}namespaces team-a,team-b/);
