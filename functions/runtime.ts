@@ -6,6 +6,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { EksAccess } from './adapters/eks-access';
+import { AdaptivePacer, pace } from './adapters/eks-pacing';
 import { ExpiryTimers } from './adapters/expiry-timers';
 import { LeaseStore, leaseDocumentClient } from './adapters/lease-store';
 import { OutcomePublisher } from './adapters/outcome-publisher';
@@ -73,24 +74,34 @@ export function createRuntime(
   return { config, rules, logger, deps, broker: new Broker(deps), store };
 }
 
+/**
+ * EKS throttles its access-entry API per account and region, and a container works a batch of records at
+ * once: every client of one account and region shares one pacer (see AdaptivePacer), and the SDK retries a
+ * throttled attempt (jittered backoff) up to EKS_MAX_ATTEMPTS times before the record is left to redelivery.
+ */
+const EKS_MAX_ATTEMPTS = 5;
+
 /** One EKS client per configured cluster: its region, and the role to assume for another account. */
 function eksClients(rules: AccessRules): (clusterName: string) => EKSClient {
   const clients = new Map<string, EKSClient>();
+  const pacers = new Map<string, AdaptivePacer>();
   for (const cluster of rules.clusters) {
-    clients.set(
-      cluster.name,
-      new EKSClient({
-        region: cluster.region,
-        ...(cluster.roleArn
-          ? {
-              credentials: fromTemporaryCredentials({
-                params: { RoleArn: cluster.roleArn, RoleSessionName: 'eks-access-broker' },
-                clientConfig: { region: cluster.region },
-              }),
-            }
-          : {}),
-      }),
-    );
+    const limit = `${cluster.accountId}/${cluster.region}`;
+    const pacer = pacers.get(limit) ?? new AdaptivePacer();
+    pacers.set(limit, pacer);
+    const client = new EKSClient({
+      region: cluster.region,
+      maxAttempts: EKS_MAX_ATTEMPTS,
+      ...(cluster.roleArn
+        ? {
+            credentials: fromTemporaryCredentials({
+              params: { RoleArn: cluster.roleArn, RoleSessionName: 'eks-access-broker' },
+              clientConfig: { region: cluster.region },
+            }),
+          }
+        : {}),
+    });
+    clients.set(cluster.name, pace(client, pacer));
   }
   return (clusterName) => {
     const client = clients.get(clusterName);

@@ -26,6 +26,10 @@ module.exports = async ({ resolveVariable, resolveConfigurationProperty }) => {
     accessRulesFile: await resolveVariable('param:accessRulesFile'),
     eventBusName: await resolveVariable('param:eventBusName'),
     alarmTopicArn: await resolveVariable('param:alarmTopicArn'),
-    timeoutSeconds: { sqsIntake: await timeoutOf('sqsIntake'), expiryTimer: await timeoutOf('expiryTimer') },
+    timeoutSeconds: {
+      sqsIntake: await timeoutOf('sqsIntake'),
+      expiryTimer: await timeoutOf('expiryTimer'),
+      deadLetter: await timeoutOf('deadLetter'),
+    },
   });
 };

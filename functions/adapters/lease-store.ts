@@ -51,6 +51,34 @@ export interface LeaseStoreOptions {
   readonly retentionDays?: number;
 }
 
+/** Where a lease is stored: its subject and its requestId, all the `due` index gives without reading the lease. */
+export interface LeaseRef extends Subject {
+  readonly requestId: string;
+}
+
+/** An entry of the `due` index: a lease due at `dueAt`, as the index saw it (it lags the table). */
+export interface DueLease extends LeaseRef {
+  readonly dueAt: number;
+}
+
+/**
+ * A subject's lock while it is held, with the subject's state as the lock holder last read or saved it.
+ * Only the holder writes the state, so the copy stays true while the lock is held; undefined: read it.
+ */
+export interface SubjectLock {
+  readonly owner: string;
+  state: SubjectState | undefined;
+}
+
+/** The lock as withLock hands it to its work, which may free it before it ends (see release). */
+export interface HeldLock extends SubjectLock {
+  /**
+   * Frees the lock now, for work that has nothing left to do under it; withLock frees it anyway when the work
+   * ends. Later calls answer what the first one did. False when it had expired and been taken over.
+   */
+  release(): Promise<boolean>;
+}
+
 export type CreateLeaseResult =
   | { readonly created: true }
   | { readonly created: false; readonly existing: Lease | undefined; readonly fingerprint: string };
@@ -139,18 +167,14 @@ export class LeaseStore {
   async createLease(lease: Lease, audit: AuditEvent): Promise<CreateLeaseResult> {
     checkAudit(lease, audit);
     const purgeAt = lease.status === 'ended' ? this.purgeAtOf(lease) : undefined;
-    const pointer = compact({
-      pk: requestPk(lease.requestId),
-      sk: POINTER_SK,
-      kind: 'pointer',
-      requestId: lease.requestId,
-      clusterName: lease.clusterName,
-      principalArn: lease.principalArn,
-      fingerprint: lease.fingerprint,
-      [LEASE_TABLE_TTL_ATTRIBUTE]: purgeAt,
-    });
     const transactItems: TransactItem[] = [
-      { Put: { TableName: this.tableName, Item: pointer, ConditionExpression: 'attribute_not_exists(pk)' } },
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: pointerItem(lease, purgeAt),
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
       {
         Put: {
           TableName: this.tableName,
@@ -179,6 +203,12 @@ export class LeaseStore {
     if (pointer === undefined) return undefined;
     const subject = subjectOfPointer(pointer);
     const item = await this.getItem('getLease', { pk: subjectPk(subject), sk: leaseSk(requestId) });
+    return item === undefined ? undefined : leaseFromItem(item);
+  }
+
+  /** The lease of grant `requestId` when its subject is known: one strongly consistent read by key. */
+  async leaseOf(subject: Subject, requestId: string): Promise<Lease | undefined> {
+    const item = await this.getItem('leaseOf', { pk: subjectPk(subject), sk: leaseSk(requestId) });
     return item === undefined ? undefined : leaseFromItem(item);
   }
 
@@ -247,51 +277,23 @@ export class LeaseStore {
 
   /**
    * Leases whose due time (`nextAttemptAt`, else `expiresAt`) has come, oldest first, at most `limit`.
-   * One Query per shard of the sparse `due` index reads only due entries; each candidate is then re-read
-   * by key, strongly consistent, since the index lags: one that has meanwhile ended or moved is dropped.
+   * One Query per shard of the sparse `due` index reads only due entries, up to `limit` from each shard so
+   * that the oldest `limit` of all are among them; each candidate is then re-read by key, strongly
+   * consistent, since the index lags: one that has meanwhile ended or moved is dropped.
    * With `after`, only those due in (after, now]: the leases about to expire, for arming their timers.
    */
   async dueLeases(now: number, limit: number, options: { readonly after?: number } = {}): Promise<Lease[]> {
     const after = options.after;
-    if (!Number.isInteger(limit) || limit < 1) {
-      throw new RangeError(`limit must be a positive integer: ${limit}`);
-    }
-    const shards = Array.from({ length: this.dueShards }, (_, shard) => String(shard));
+    checkLimit(limit);
     const perShard = await Promise.all(
-      shards.map((shard) =>
-        this.queryAll(
-          'dueLeases',
-          {
-            TableName: this.tableName,
-            IndexName: DUE_INDEX,
-            ...(after === undefined
-              ? {
-                  KeyConditionExpression: 'dueShard = :shard AND dueAt <= :now',
-                  ExpressionAttributeValues: { ':shard': shard, ':now': now },
-                }
-              : {
-                  // `after` is exclusive; BETWEEN is inclusive, and the filter below drops dueAt == after.
-                  KeyConditionExpression: 'dueShard = :shard AND dueAt BETWEEN :after AND :now',
-                  ExpressionAttributeValues: { ':shard': shard, ':after': after, ':now': now },
-                }),
-            Limit: limit,
-          },
-          limit,
-        ),
+      this.shards().map((shard) =>
+        this.queryAll('dueLeases', { ...this.dueQuery(shard, now, after), Limit: limit }, limit),
       ),
     );
-    const candidates = perShard
-      .flat()
-      .map((item) => ({
-        pk: readString(item, 'pk'),
-        sk: readString(item, 'sk'),
-        dueAt: readNumber(item, 'dueAt'),
-      }))
-      .sort((a, b) => a.dueAt - b.dueAt || compareStrings(a.sk, b.sk))
-      .slice(0, limit);
+    const candidates = oldestDue(perShard.flat().map(dueLeaseFromItem), limit, after);
     const items = await this.batchGet(
       'dueLeases',
-      candidates.map(({ pk, sk }) => ({ pk, sk })),
+      candidates.map((due) => ({ pk: subjectPk(due), sk: leaseSk(due.requestId) })),
     );
     return items
       .map(leaseFromItem)
@@ -302,6 +304,63 @@ export class LeaseStore {
           (after === undefined || dueAtOf(lease) > after),
       )
       .sort((a, b) => dueAtOf(a) - dueAtOf(b) || compareStrings(a.requestId, b.requestId));
+  }
+
+  /**
+   * The sweeper's read of the `due` index: entries due by `now`, at most `limit`, oldest first, without
+   * reading the leases (the sweeper reads each one anyway, under its subject's lock). About `limit` entries are
+   * read however large the backlog: each shard is asked for its share of `limit`, then the shards that have
+   * more for what the others could not fill. So the oldest entries of each shard come first rather than the
+   * oldest `limit` of all, which a backlog does not need: what is left waits for the next run.
+   */
+  async dueKeys(now: number, limit: number): Promise<DueLease[]> {
+    checkLimit(limit);
+    const entries: DueLease[] = [];
+    let open: { shard: string; startKey?: Record<string, unknown> }[] = this.shards().map((shard) => ({
+      shard,
+    }));
+    while (open.length > 0 && entries.length < limit) {
+      const share = Math.ceil((limit - entries.length) / open.length);
+      const next = await Promise.all(
+        open.map(async ({ shard, startKey }) => {
+          const page = await this.call('dueKeys', () =>
+            this.client.send(
+              new QueryCommand({
+                ...this.dueQuery(shard, now, undefined),
+                Limit: share,
+                ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+              }),
+            ),
+          );
+          this.stats.itemsRead += page.ScannedCount ?? page.Items?.length ?? 0;
+          entries.push(...(page.Items ?? []).map(dueLeaseFromItem));
+          return { shard, startKey: page.LastEvaluatedKey };
+        }),
+      );
+      open = next.filter((cursor) => cursor.startKey !== undefined);
+    }
+    return oldestDue(entries, limit, undefined);
+  }
+
+  private shards(): string[] {
+    return Array.from({ length: this.dueShards }, (_, shard) => String(shard));
+  }
+
+  private dueQuery(shard: string, now: number, after: number | undefined): QueryCommandInput {
+    return {
+      TableName: this.tableName,
+      IndexName: DUE_INDEX,
+      ...(after === undefined
+        ? {
+            KeyConditionExpression: 'dueShard = :shard AND dueAt <= :now',
+            ExpressionAttributeValues: { ':shard': shard, ':now': now },
+          }
+        : {
+            // `after` is exclusive; BETWEEN is inclusive, and oldestDue drops dueAt == after.
+            KeyConditionExpression: 'dueShard = :shard AND dueAt BETWEEN :after AND :now',
+            ExpressionAttributeValues: { ':shard': shard, ':after': after, ':now': now },
+          }),
+    };
   }
 
   /** Every transition of grant `requestId`, in order. */
@@ -350,12 +409,7 @@ export class LeaseStore {
 
   async getSubjectState(subject: Subject): Promise<SubjectState> {
     const item = await this.getItem('getSubjectState', { pk: subjectPk(subject), sk: SUBJECT_SK });
-    // The item also exists when only a lock was ever taken: no state means the empty state.
-    if (item === undefined || item.entryOwned === undefined) return EMPTY_SUBJECT_STATE;
-    return {
-      entryOwned: readBoolean(item, 'entryOwned'),
-      touched: touchedFromItem(item),
-    };
+    return subjectStateFromItem(item);
   }
 
   /** Saves the subject's state, only while `lockOwner` holds its lock (else ConcurrentModificationError). */
@@ -399,8 +453,22 @@ export class LeaseStore {
    * `owner`'s (re-entry extends it). False when someone else holds it.
    */
   async acquireLock(subject: Subject, owner: string, now: number, ttlSeconds: number): Promise<boolean> {
+    return (await this.takeLock(subject, owner, now, ttlSeconds)) !== undefined;
+  }
+
+  /**
+   * acquireLock that also returns the subject's state: the lock lives on the subject's item, so the write
+   * that takes it reads the state too (ReturnValues ALL_NEW), sparing the holder a read. Undefined when
+   * someone else holds the lock.
+   */
+  private async takeLock(
+    subject: Subject,
+    owner: string,
+    now: number,
+    ttlSeconds: number,
+  ): Promise<HeldLock | undefined> {
     try {
-      await this.call('acquireLock', () =>
+      const output = await this.call('acquireLock', () =>
         this.client.send(
           new UpdateCommand({
             TableName: this.tableName,
@@ -424,12 +492,21 @@ export class LeaseStore {
               ':clusterName': subject.clusterName,
               ':principalArn': subject.principalArn,
             },
+            ReturnValues: 'ALL_NEW',
           }),
         ),
       );
-      return true;
+      let released: Promise<boolean> | undefined;
+      return {
+        owner,
+        state: output?.Attributes === undefined ? undefined : subjectStateFromItem(output.Attributes),
+        release: () => {
+          released ??= this.releaseLock(subject, owner);
+          return released;
+        },
+      };
     } catch (error) {
-      if (error instanceof ConcurrentModificationError) return false;
+      if (error instanceof ConcurrentModificationError) return undefined;
       throw error;
     }
   }
@@ -459,35 +536,66 @@ export class LeaseStore {
   /**
    * Runs `fn` holding the subject's lock: retries taking it with jittered backoff for up to `waitMs`, then
    * throws SubjectBusyError (retryable: the message comes back later). The lock is released however `fn`
-   * ends. `now` is the clock for lock expiry (epoch seconds); the wait is measured in real time.
+   * ends. `now` is the clock for lock expiry (epoch seconds); the wait is measured in real time. `fn` gets
+   * the lock with the subject's state read as it was taken.
    */
   async withLock<T>(
     subject: Subject,
     owner: string,
     now: () => number,
-    fn: () => Promise<T>,
+    fn: (lock: HeldLock) => Promise<T>,
     options: { readonly ttlSeconds?: number; readonly waitMs?: number } = {},
   ): Promise<T> {
     const ttlSeconds = options.ttlSeconds ?? DEFAULT_LOCK_TTL_SECONDS;
     const deadline = Date.now() + (options.waitMs ?? DEFAULT_LOCK_WAIT_MS);
-    for (let attempt = 0; !(await this.acquireLock(subject, owner, now(), ttlSeconds)); attempt++) {
+    let lock = await this.takeLock(subject, owner, now(), ttlSeconds);
+    for (let attempt = 0; lock === undefined; attempt++) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
         throw new SubjectBusyError(`${describeSubject(subject)} is locked by another invocation`);
       }
       await sleep(Math.min(remaining, fullJitter(attempt)));
+      lock = await this.takeLock(subject, owner, now(), ttlSeconds);
     }
+    const held = lock;
     let result: T;
     try {
-      result = await fn();
+      result = await fn(held);
     } catch (error) {
       // fn's error is the one the caller must act on (it is retried or reported); a failed release only
       // leaves the lock to expire after ttlSeconds, which the retry will wait out.
-      await this.releaseLock(subject, owner).catch(() => false);
+      await held.release().catch(() => false);
       throw error;
     }
-    await this.releaseLock(subject, owner);
+    await held.release();
     return result;
+  }
+
+  /**
+   * The items createLease writes for `lease` (its lease item and request pointer, not its audit event), and
+   * with `state` the subject's item as saveSubjectState leaves it, unlocked: for loading many leases at once
+   * with BatchWriteItem (benchmarks, migrations), where one transaction per lease would take too long.
+   */
+  bulkItems(lease: Lease, state?: SubjectState): { lease: Item; pointer: Item; subject?: Item } {
+    const purgeAt = lease.status === 'ended' ? this.purgeAtOf(lease) : undefined;
+    return {
+      lease: this.leaseItem(lease),
+      pointer: pointerItem(lease, purgeAt),
+      ...(state === undefined
+        ? {}
+        : {
+            subject: {
+              pk: subjectPk(lease),
+              sk: SUBJECT_SK,
+              kind: 'subject',
+              clusterName: lease.clusterName,
+              principalArn: lease.principalArn,
+              entryOwned: state.entryOwned,
+              touched: touchedItem(state.touched),
+              version: 1,
+            },
+          }),
+    };
   }
 
   private leaseItem(lease: Lease): Item {
@@ -859,6 +967,54 @@ function leaseFromItem(item: Item): Lease {
     extensions: readOptionalStringList(item, 'extensions'),
     fingerprint: readString(item, 'fingerprint'),
     version: readNumber(item, 'version'),
+  });
+}
+
+/** The item also exists when only a lock was ever taken: no state means the empty state. */
+function subjectStateFromItem(item: Item | undefined): SubjectState {
+  if (item === undefined || item.entryOwned === undefined) return EMPTY_SUBJECT_STATE;
+  return { entryOwned: readBoolean(item, 'entryOwned'), touched: touchedFromItem(item) };
+}
+
+function checkLimit(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 1) {
+    throw new RangeError(`limit must be a positive integer: ${limit}`);
+  }
+}
+
+/** Index entries oldest first, at most `limit`, those due exactly at `after` left out. */
+function oldestDue(entries: readonly DueLease[], limit: number, after: number | undefined): DueLease[] {
+  return entries
+    .filter((due) => after === undefined || due.dueAt > after)
+    .sort((a, b) => a.dueAt - b.dueAt || compareStrings(a.requestId, b.requestId))
+    .slice(0, limit);
+}
+
+/** A keys-only entry of the `due` index: the lease's table keys name its subject and its requestId. */
+function dueLeaseFromItem(item: Item): DueLease {
+  const pk = readString(item, 'pk');
+  const sk = readString(item, 'sk');
+  // Cluster names never contain '#' (EKS allows [A-Za-z0-9_-]); the principal ARN is the rest of the key.
+  const separator = pk.indexOf('#', 2);
+  if (!pk.startsWith('S#') || separator < 0 || !sk.startsWith(LEASE_SK_PREFIX)) throw corrupt(item, 'pk');
+  return {
+    clusterName: pk.slice(2, separator),
+    principalArn: pk.slice(separator + 1),
+    requestId: sk.slice(LEASE_SK_PREFIX.length),
+    dueAt: readNumber(item, 'dueAt'),
+  };
+}
+
+function pointerItem(lease: Lease, purgeAt: number | undefined): Item {
+  return compact({
+    pk: requestPk(lease.requestId),
+    sk: POINTER_SK,
+    kind: 'pointer',
+    requestId: lease.requestId,
+    clusterName: lease.clusterName,
+    principalArn: lease.principalArn,
+    fingerprint: lease.fingerprint,
+    [LEASE_TABLE_TTL_ATTRIBUTE]: purgeAt,
   });
 }
 

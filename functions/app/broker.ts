@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { SubjectLock } from '../adapters/lease-store';
 import { PermanentError } from '../core/errors';
 import { activate, end, extend, fingerprintOf, newLease } from '../core/leases';
 import type {
@@ -13,7 +14,7 @@ import * as outcomes from '../core/outcomes';
 import { evaluateGrant } from '../core/rules';
 import { type AppDeps, auditEvent, nowSeconds } from './deps';
 import { armIfSoon } from './expiry';
-import { reconcileSubject } from './reconcile-subject';
+import { reconcileSubject, type SubjectReads, startReads } from './reconcile-subject';
 import { takeBack } from './revocation';
 
 /** How a request ended, for the handler's result and the tests. */
@@ -104,32 +105,28 @@ export class Broker {
 
   /** Applies a pending lease's access, or rolls it back and reports the failure. Idempotent. */
   private async completeGrant(requestId: string, subject: Lease): Promise<HandleResult> {
-    const owner = randomUUID();
     return this.deps.store.withLock(
       subject,
-      owner,
+      randomUUID(),
       () => nowSeconds(this.deps),
-      async (): Promise<HandleResult> => {
-        const lease = await this.deps.store.getLease(requestId);
+      async (lock): Promise<HandleResult> => {
+        // The subject's leases (this one among them while it is not ended) and EKS, read at once.
+        const reads = startReads(this.deps, subject);
+        const lease =
+          (await reads.leases).find((candidate) => candidate.requestId === requestId) ??
+          (await this.deps.store.leaseOf(subject, requestId));
         if (!lease) throw new Error(`Lease ${requestId} vanished while it was being granted`);
         if (lease.status !== 'pending') return { status: 'duplicate', lease };
-        if (lease.expiresAt <= nowSeconds(this.deps)) {
-          // Delivered so late that it would already be over: nothing to grant, say so.
-          return this.failGrant(
-            lease,
-            new PermanentError('The request arrived after its duration had passed'),
-            owner,
-          );
-        }
+        if (lease.expiresAt <= nowSeconds(this.deps)) return this.expireLate(lease, lock, reads);
         let effective: Lease['accessScope'];
         let changes: number;
         try {
-          const result = await reconcileSubject(this.deps, lease, nowSeconds(this.deps), owner);
+          const result = await reconcileSubject(this.deps, lease, nowSeconds(this.deps), lock, { reads });
           effective = result.effective[lease.policyArn] ?? lease.accessScope;
           changes = result.actions.length;
         } catch (error) {
           if (!(error instanceof PermanentError)) throw error;
-          return this.failGrant(lease, error, owner);
+          return this.failGrant(lease, error, lock);
         }
         const now = nowSeconds(this.deps);
         const active = activate(lease, now);
@@ -137,14 +134,19 @@ export class Broker {
         const published = [outcomes.granted(active, effective)];
         if (active.breakGlass) published.push(outcomes.breakGlassGranted(active));
         await this.deps.publisher.publish(published);
-        const saved = await this.deps.store.saveLease(
-          active,
-          lease.version,
-          auditEvent(this.deps, active, 'granted', 'broker', {
-            effectiveScope: effective,
-            eksChanges: changes,
-          }),
-        );
+        // The access is in place and the subject's state saved: the lock can go while the lease is saved.
+        // Until then the lease is pending, which keeps its access wanted by any other reconcile.
+        const [saved] = await Promise.all([
+          this.deps.store.saveLease(
+            active,
+            lease.version,
+            auditEvent(this.deps, active, 'granted', 'broker', {
+              effectiveScope: effective,
+              eksChanges: changes,
+            }),
+          ),
+          lock.release(),
+        ]);
         this.deps.metrics.add('AccessGranted');
         if (saved.breakGlass) this.deps.metrics.add('BreakGlassGranted');
         (saved.breakGlass ? this.deps.log.warn : this.deps.log.info).call(this.deps.log, 'access granted', {
@@ -163,14 +165,53 @@ export class Broker {
   }
 
   /**
+   * A pending lease whose duration passed before its grant was saved: an earlier delivery may have applied
+   * the access and announced it (`Access Granted`) and then died before saving, so the lease ends as any
+   * lease does at its expiry, with its access taken back and `Access Revoked` (expired). Announcing a
+   * failure here would contradict the grant the requester may already have been told about.
+   */
+  private async expireLate(lease: Lease, lock: SubjectLock, reads: SubjectReads): Promise<HandleResult> {
+    try {
+      await reconcileSubject(this.deps, lease, nowSeconds(this.deps), lock, {
+        excluding: lease.requestId,
+        reads,
+      });
+    } catch (error) {
+      // Nothing the broker may change (a node entry): the subject holds nothing of this lease.
+      if (!(error instanceof PermanentError)) throw error;
+    }
+    const expired = end(lease, 'expired', nowSeconds(this.deps));
+    await this.deps.publisher.publish([outcomes.revoked(expired)]);
+    const saved = await this.deps.store.saveLease(
+      expired,
+      lease.version,
+      auditEvent(this.deps, expired, 'expired', 'broker', {
+        reason: 'expired',
+        note: 'its grant did not complete within its duration',
+      }),
+    );
+    this.deps.log.warn('lease expired before its grant completed', { requestId: lease.requestId });
+    return { status: 'revoked', lease: saved };
+  }
+
+  /**
    * A permanent failure: take back whatever part of the lease was applied, report it, then end the lease.
    * Until the end is saved the lease stays pending, so a crash here is finished by the redelivery.
+   * `reads`: the subject's reads, when nothing has changed since they were made.
    */
-  private async failGrant(lease: Lease, error: Error, owner: string): Promise<HandleResult> {
+  private async failGrant(
+    lease: Lease,
+    error: Error,
+    lock: SubjectLock,
+    reads?: SubjectReads,
+  ): Promise<HandleResult> {
     const message = error.message;
     this.deps.log.error('access grant failed', { requestId: lease.requestId, error: message });
     try {
-      await reconcileSubject(this.deps, lease, nowSeconds(this.deps), owner, { excluding: lease.requestId });
+      await reconcileSubject(this.deps, lease, nowSeconds(this.deps), lock, {
+        excluding: lease.requestId,
+        ...(reads ? { reads } : {}),
+      });
     } catch (rollback) {
       if (!(rollback instanceof PermanentError)) throw rollback;
       // Nothing the broker may change: the subject holds nothing of this lease that it could take back.
@@ -194,11 +235,12 @@ export class Broker {
   private async revoke(request: RevokeRequest): Promise<HandleResult> {
     const found = await this.deps.store.getLease(request.requestId);
     if (!found) return this.rejectRequest(request, unknownRequest(request.requestId));
-    const result = await takeBack(this.deps, request.requestId, {
-      reason: 'requested',
-      actor: request.requestedBy,
-      onlyIfDue: false,
-    });
+    const result = await takeBack(
+      this.deps,
+      request.requestId,
+      { reason: 'requested', actor: request.requestedBy, onlyIfDue: false },
+      found,
+    );
     switch (result.status) {
       case 'revoked':
         return { status: 'revoked', lease: result.lease };
@@ -217,32 +259,47 @@ export class Broker {
    * one becomes stale). An extension is known by its content, so a repeated delivery extends only once.
    */
   private async extend(request: ExtendRequest): Promise<HandleResult> {
-    const found = await this.deps.store.getLease(request.requestId);
-    if (!found) return this.rejectRequest(request, unknownRequest(request.requestId));
+    const known = await this.deps.store.getLease(request.requestId);
+    if (!known) return this.rejectRequest(request, unknownRequest(request.requestId));
     const key = extensionKey(request);
-    if (found.extensions?.includes(key)) {
+    if (known.extensions?.includes(key)) {
       this.deps.metrics.add('DuplicateRequests');
-      return { status: 'duplicate', lease: found };
+      return { status: 'duplicate', lease: known };
     }
-    const result = extend(found, request);
-    if (!result.ok) return this.rejectRequest(request, result.rejection);
-    const extended: Lease = { ...result.lease, extensions: [...(found.extensions ?? []), key] };
-    const now = nowSeconds(this.deps);
-    await armIfSoon(this.deps, extended, now);
-    await this.deps.publisher.publish([outcomes.extended(extended, found.expiresAt)]);
-    const saved = await this.deps.store.saveLease(
-      extended,
-      found.version,
-      auditEvent(this.deps, extended, 'extended', request.requestedBy, {
-        reason: request.reason,
-        addedSeconds: request.durationSeconds,
-        previousExpiresAt: found.expiresAt,
-        expiresAt: extended.expiresAt,
-      }),
+    // Under the subject's lock, so that an extension cannot interleave with the expiry of the same lease
+    // (taking its access back, then finding it extended) nor revive one whose access is already gone.
+    return this.deps.store.withLock(
+      known,
+      randomUUID(),
+      () => nowSeconds(this.deps),
+      async (): Promise<HandleResult> => {
+        const found = (await this.deps.store.leaseOf(known, request.requestId)) ?? known;
+        if (found.extensions?.includes(key)) {
+          this.deps.metrics.add('DuplicateRequests');
+          return { status: 'duplicate', lease: found };
+        }
+        const now = nowSeconds(this.deps);
+        const result = extend(found, request, now);
+        if (!result.ok) return this.rejectRequest(request, result.rejection);
+        const extended: Lease = { ...result.lease, extensions: [...(found.extensions ?? []), key] };
+        await armIfSoon(this.deps, extended, now);
+        await this.deps.publisher.publish([outcomes.extended(extended, found.expiresAt)]);
+        const saved = await this.deps.store.saveLease(
+          extended,
+          found.version,
+          auditEvent(this.deps, extended, 'extended', request.requestedBy, {
+            reason: request.reason,
+            addedSeconds: request.durationSeconds,
+            previousExpiresAt: found.expiresAt,
+            expiresAt: extended.expiresAt,
+          }),
+        );
+        this.deps.metrics.add('AccessExtended');
+        this.deps.log.info('access extended', { requestId: saved.requestId, expiresAt: saved.expiresAt });
+        return { status: 'extended', lease: saved };
+      },
+      { waitMs: this.deps.lockWaitMs },
     );
-    this.deps.metrics.add('AccessExtended');
-    this.deps.log.info('access extended', { requestId: saved.requestId, expiresAt: saved.expiresAt });
-    return { status: 'extended', lease: saved };
   }
 
   private async rejectRequest(request: BrokerRequest, rejection: Rejection): Promise<HandleResult> {
@@ -265,7 +322,8 @@ function unknownRequest(requestId: string): Rejection {
   };
 }
 
-function extensionKey(request: ExtendRequest): string {
+/** What makes two extend requests the same extension: a repeat of one is applied once. */
+export function extensionKey(request: ExtendRequest): string {
   return createHash('sha256')
     .update(JSON.stringify([request.durationSeconds, request.requestedBy, request.reason]))
     .digest('base64url')

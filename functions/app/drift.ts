@@ -40,14 +40,13 @@ export async function checkDrift(
       skipped++;
       return;
     }
-    const owner = randomUUID();
     try {
       await deps.store.withLock(
         subject,
-        owner,
+        randomUUID(),
         () => nowSeconds(deps),
-        async () => {
-          const result = await reconcileSubject(deps, subject, nowSeconds(deps), owner);
+        async (lock) => {
+          const result = await reconcileSubject(deps, subject, nowSeconds(deps), lock);
           if (result.actions.length === 0) return;
           repaired++;
           const requestIds = result.leases.map((l) => l.requestId);

@@ -29,7 +29,7 @@ export async function onTimer(deps: AppDeps, timer: TimerMessage): Promise<Timer
     await deps.timers.arm(timer, lease.expiresAt - now);
     return { status: 'rearmed' };
   }
-  return takeBack(deps, lease.requestId, { reason: 'expired', actor: 'timer', onlyIfDue: true });
+  return takeBack(deps, lease.requestId, { reason: 'expired', actor: 'timer', onlyIfDue: true }, lease);
 }
 
 export interface SweepOptions {
@@ -56,14 +56,15 @@ export interface SweepReport {
 
 /**
  * The backstop of expiry: finds due leases through the sparse `due` index (reads grow with the due leases,
- * not with the table), ends them with bounded concurrency before the deadline, and arms the timers of the
- * leases that entered the timer window, so that those are revoked within seconds of their expiry.
+ * not with the table; each lease is read once, by takeBack under its subject's lock), ends them with bounded
+ * concurrency before the deadline, and arms the timers of the leases that entered the timer window, so that
+ * those are revoked within seconds of their expiry.
  */
 export async function sweep(deps: AppDeps, options: SweepOptions = {}): Promise<SweepReport> {
   const now = nowSeconds(deps);
   const limit = options.limit ?? 200;
   const deadline = options.deadline ?? Number.POSITIVE_INFINITY;
-  const due = await deps.store.dueLeases(now, limit);
+  const due = await deps.store.dueKeys(now, limit);
   deps.metrics.add('SweepDueLeases', due.length);
   const counts = { revoked: 0, retryScheduled: 0, irrevocable: 0, deferred: 0, errors: 0 };
 
@@ -73,11 +74,12 @@ export async function sweep(deps: AppDeps, options: SweepOptions = {}): Promise<
       return;
     }
     try {
-      const result = await takeBack(deps, lease.requestId, {
-        reason: 'expired',
-        actor: 'sweeper',
-        onlyIfDue: true,
-      });
+      const result = await takeBack(
+        deps,
+        lease.requestId,
+        { reason: 'expired', actor: 'sweeper', onlyIfDue: true },
+        lease,
+      );
       if (result.status === 'revoked') counts.revoked++;
       else if (result.status === 'retry-scheduled') counts.retryScheduled++;
       else if (result.status === 'irrevocable') counts.irrevocable++;

@@ -13,7 +13,8 @@ export type MetricName =
   | 'DuplicateRequests'
   | 'StaleTimers'
   | 'SweepDueLeases'
-  | 'DriftSubjectsChecked';
+  | 'DriftSubjectsChecked'
+  | 'RequestsDeadLettered';
 
 export interface BrokerMetrics {
   add(name: MetricName, value?: number): void;

@@ -1,8 +1,8 @@
 import type { EksAccess } from '../adapters/eks-access';
-import type { LeaseStore } from '../adapters/lease-store';
+import type { LeaseStore, SubjectLock } from '../adapters/lease-store';
 import { ConcurrentModificationError, PermanentError } from '../core/errors';
 import { wantedAccess } from '../core/leases';
-import type { AccessScope, Lease, Subject, SubjectState } from '../core/model';
+import type { AccessScope, ActualAccess, Lease, Subject, SubjectState } from '../core/model';
 import { type Action, plan } from '../core/planner';
 
 /** The principal already has an access entry the broker must never change (a node entry, for one). */
@@ -21,38 +21,62 @@ export interface ReconcileResult {
 
 const MAX_ATTEMPTS = 3;
 
+/** The reads a reconcile starts from, already under way. */
+export interface SubjectReads {
+  readonly leases: Promise<Lease[]>;
+  readonly actual: Promise<ActualAccess | null>;
+}
+
 /**
- * Brings EKS to baseline + the union of the subject's valid leases. Must run holding the subject's lock.
- * The subject state is written ahead of the EKS changes (see Plan.stateBefore) and after them, so a crash
- * anywhere leaves a state from which the next reconcile finishes the job. A change that raced with ours
- * (an entry appearing or vanishing) is met by reading again and planning again.
+ * Starts reading the subject's leases and what EKS holds, together, so that EKS's latency hides DynamoDB's.
+ * A caller that needs the leases before it decides to reconcile (is this lease still pending? still due?)
+ * reads them from here and hands the reads to reconcileSubject. Either read may end up unused when the
+ * caller finds nothing to do: neither then becomes an unhandled rejection.
+ */
+export function startReads(deps: { store: LeaseStore; eks: EksAccess }, subject: Subject): SubjectReads {
+  const reads = { leases: deps.store.leasesOf(subject), actual: deps.eks.readActual(subject) };
+  reads.leases.catch(() => undefined);
+  reads.actual.catch(() => undefined);
+  return reads;
+}
+
+/**
+ * Brings EKS to baseline + the union of the subject's valid leases. Must run holding the subject's lock; the
+ * lock carries the subject state as read when it was taken and as saved since (only the holder writes it).
+ * The subject state is written ahead of the EKS changes (see Plan.stateBefore) and after them, each only
+ * when it changes, so a crash anywhere leaves a state from which the next reconcile finishes the job. A
+ * change that raced with ours (an entry appearing or vanishing) is met by reading again and planning again.
+ * `lock`: the held lock, or only its owner when the state is not at hand (it is then read).
+ * `reads`: reads made since the lock was taken (see startReads), used by the first attempt.
  */
 export async function reconcileSubject(
   deps: { store: LeaseStore; eks: EksAccess },
   subject: Subject,
   now: number,
-  lockOwner: string,
-  options: { readonly excluding?: string } = {},
+  held: SubjectLock | string,
+  options: { readonly excluding?: string; readonly reads?: SubjectReads } = {},
 ): Promise<ReconcileResult> {
+  const lock: SubjectLock = typeof held === 'string' ? { owner: held, state: undefined } : held;
   for (let attempt = 1; ; attempt++) {
+    const reads = attempt === 1 && options.reads ? options.reads : startReads(deps, subject);
     const [state, leases, actual] = await Promise.all([
-      deps.store.getSubjectState(subject),
-      deps.store.leasesOf(subject),
-      deps.eks.readActual(subject),
+      lock.state ?? deps.store.getSubjectState(subject),
+      reads.leases,
+      reads.actual,
     ]);
     // `excluding`: a lease being ended by this invocation, whose end is saved once its access is gone.
     const counted = leases.filter((lease) => lease.requestId !== options.excluding);
     const result = plan({ state, wanted: wantedAccess(counted, now), actual });
     if (!result.ok) throw new SubjectNotManageableError(result.message);
 
-    await saveIfChanged(deps.store, subject, state, result.stateBefore, lockOwner);
+    await saveIfChanged(deps.store, subject, state, result.stateBefore, lock);
     try {
       await deps.eks.apply(subject, result.actions);
     } catch (error) {
       if (error instanceof ConcurrentModificationError && attempt < MAX_ATTEMPTS) continue;
       throw error;
     }
-    await saveIfChanged(deps.store, subject, result.stateBefore, result.stateAfter, lockOwner);
+    await saveIfChanged(deps.store, subject, result.stateBefore, result.stateAfter, lock);
     return { effective: result.effective, actions: result.actions, leases };
   }
 }
@@ -62,8 +86,14 @@ async function saveIfChanged(
   subject: Subject,
   previous: SubjectState,
   next: SubjectState,
-  lockOwner: string,
+  lock: SubjectLock,
 ): Promise<void> {
-  if (JSON.stringify(previous) === JSON.stringify(next)) return;
-  await store.saveSubjectState(subject, next, lockOwner);
+  if (JSON.stringify(previous) === JSON.stringify(next)) {
+    lock.state = next;
+    return;
+  }
+  // Unknown until the write is known to have happened: a failed save makes the next attempt read it.
+  lock.state = undefined;
+  await store.saveSubjectState(subject, next, lock.owner);
+  lock.state = next;
 }

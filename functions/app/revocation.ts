@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import type { LeaseRef } from '../adapters/lease-store';
 import { end } from '../core/leases';
 import type { EndReason, Lease } from '../core/model';
 import * as outcomes from '../core/outcomes';
 import { type AppDeps, auditEvent, nowSeconds } from './deps';
-import { reconcileSubject } from './reconcile-subject';
+import { reconcileSubject, startReads } from './reconcile-subject';
 
 export type TakeBackResult =
   | { readonly status: 'revoked'; readonly lease: Lease }
@@ -25,39 +26,45 @@ const BACKOFF_CAP_SECONDS = 300;
  * `Access Revoked`, then saves the lease as ended. Vault's model for failures: every failed attempt is kept
  * on the lease with a jittered exponential backoff; past the budget the lease turns irrevocable, with an
  * `Access Revocation Failed` event and a metric, and the sweeper keeps trying it.
+ * `known`: the lease as the caller already read it, or where it is stored (an entry of the due index), so it
+ * is not looked up again; under the lock it is read again either way.
  */
 export async function takeBack(
   deps: AppDeps,
   requestId: string,
   intent: { readonly reason: EndReason; readonly actor: string; readonly onlyIfDue: boolean },
+  known?: Lease | LeaseRef,
 ): Promise<TakeBackResult> {
-  const found = await deps.store.getLease(requestId);
-  if (!found || found.status === 'ended')
-    return { status: 'already-ended', ...(found ? { lease: found } : {}) };
-  const owner = randomUUID();
+  const found = known ?? (await deps.store.getLease(requestId));
+  if (!found) return { status: 'already-ended' };
+  if (isLease(found) && found.status === 'ended') return { status: 'already-ended', lease: found };
   return deps.store.withLock(
     found,
-    owner,
+    randomUUID(),
     () => nowSeconds(deps),
-    async (): Promise<TakeBackResult> => {
-      const lease = await deps.store.getLease(requestId);
+    async (lock): Promise<TakeBackResult> => {
+      const reads = startReads(deps, found);
+      const lease =
+        (await reads.leases).find((candidate) => candidate.requestId === requestId) ??
+        (await deps.store.leaseOf(found, requestId));
       if (!lease || lease.status === 'ended') return { status: 'already-ended', ...(lease ? { lease } : {}) };
       const now = nowSeconds(deps);
       if (intent.onlyIfDue && (lease.nextAttemptAt ?? lease.expiresAt) > now)
         return { status: 'not-due', lease };
       // A revocation that was requested and is being retried stays "requested" when the sweeper finishes it.
       const reason = lease.endReason ?? intent.reason;
+      const ending = intent.onlyIfDue ? lease : await markEnding(deps, lease, reason, now, intent.actor);
       try {
-        await reconcileSubject(deps, lease, now, owner, { excluding: requestId });
+        await reconcileSubject(deps, ending, now, lock, { excluding: requestId, reads });
       } catch (error) {
-        return recordFailure(deps, lease, reason, error, now);
+        return recordFailure(deps, ending, reason, error, now);
       }
-      const ended = end(lease, reason, now);
+      const ended = end(ending, reason, now);
       await deps.publisher.publish([outcomes.revoked(ended)]);
       const lagSeconds = reason === 'expired' ? Math.max(0, now - lease.expiresAt) : 0;
       const saved = await deps.store.saveLease(
         ended,
-        lease.version,
+        ending.version,
         auditEvent(deps, ended, reason === 'expired' ? 'expired' : 'revoked', intent.actor, {
           reason,
           ...(lease.revokeAttempts ? { failedAttempts: lease.revokeAttempts } : {}),
@@ -77,6 +84,28 @@ export async function takeBack(
     },
     { waitMs: deps.lockWaitMs },
   );
+}
+
+/**
+ * Records a revocation that was asked for before any access is taken back: from then on the lease is no longer
+ * wanted, so no other reconcile of the subject (another grant, the drift check) gives back what this one is
+ * taking away, and if the invocation dies before the end is saved, the lease is due and the sweeper (or the
+ * redelivery) finishes the job. An expiry needs no such record: an expired lease is no longer wanted anyway.
+ */
+async function markEnding(
+  deps: AppDeps,
+  lease: Lease,
+  reason: EndReason,
+  now: number,
+  actor: string,
+): Promise<Lease> {
+  if (lease.endReason !== undefined && lease.expiresAt <= now) return lease;
+  const ending: Lease = { ...lease, endReason: reason, expiresAt: Math.min(lease.expiresAt, now) };
+  return deps.store.saveLease(ending, lease.version, auditEvent(deps, ending, 'revoking', actor, { reason }));
+}
+
+function isLease(value: Lease | LeaseRef): value is Lease {
+  return 'status' in value;
 }
 
 async function recordFailure(

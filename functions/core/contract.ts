@@ -8,7 +8,9 @@
  * a request that passes here fails at EKS only for reasons that depend on EKS's state, never on its shape.
  * Every string is bounded, so nothing unbounded reaches the lease table or the outcome events.
  */
-import { z } from 'zod';
+// A namespace import, not `{ z }`: esbuild then keeps only what is used (with `{ z }` every locale of zod
+// comes along, ~350 KiB of each function's bundle).
+import * as z from 'zod';
 import { GRANTABLE_POLICY_NAMES, normalizePolicyArn, PARTITIONS } from './access-policies';
 import type {
   AccessScope,

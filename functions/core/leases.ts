@@ -87,11 +87,14 @@ export function end(lease: Lease, reason: EndReason, now: number, error?: string
 
 /**
  * Moves the expiry by `request.durationSeconds`, never past the rule's max duration counted from the first
- * grant: an extension cannot turn a short grant into a long one.
+ * grant: an extension cannot turn a short grant into a long one. A lease that has expired (even if its
+ * revocation has not run yet) cannot be extended: its access may already be gone, and reviving it would make
+ * a lease valid again without its access.
  */
 export function extend(
   lease: Lease,
   request: ExtendRequest,
+  now: number,
 ): { ok: true; lease: Lease } | { ok: false; rejection: Rejection } {
   if (lease.status !== 'active' || lease.endReason !== undefined) {
     return {
@@ -99,6 +102,15 @@ export function extend(
       rejection: {
         code: 'LEASE_NOT_ACTIVE',
         reason: `Lease ${lease.requestId} is ${lease.status}, so it cannot be extended.`,
+      },
+    };
+  }
+  if (lease.expiresAt <= now) {
+    return {
+      ok: false,
+      rejection: {
+        code: 'LEASE_NOT_ACTIVE',
+        reason: `Lease ${lease.requestId} expired at ${new Date(lease.expiresAt * 1000).toISOString()}, so it cannot be extended: request a new grant.`,
       },
     };
   }

@@ -124,6 +124,37 @@ const REQUEST_TYPES = {
   extend: 'Access Extend Requested',
 } as const;
 
+/**
+ * A request the broker gave up on after every retry (it ended in a dead-letter queue): `Access Grant Failed`
+ * for a grant or an extension, `Access Revocation Failed` for a revocation (whose lease the sweeper keeps
+ * taking back). `requestType` says which request it answers; the lease's details are there when it has one.
+ */
+export function deadLettered(request: BrokerRequest, error: string, lease?: Lease): Outcome {
+  const subject =
+    request.kind === 'grant'
+      ? {
+          clusterName: request.clusterName,
+          principalArn: request.principalArn,
+          policyArn: request.policyArn,
+          accessScope: request.accessScope,
+          breakGlass: request.breakGlass,
+          ...(request.ticket ? { ticket: request.ticket } : {}),
+        }
+      : {};
+  return {
+    detailType: request.kind === 'revoke' ? 'Access Revocation Failed' : 'Access Grant Failed',
+    detail: {
+      ...subject,
+      ...(lease ? leaseDetail(lease) : {}),
+      requestId: request.requestId,
+      requestType: REQUEST_TYPES[request.kind],
+      requestedBy: request.requestedBy,
+      deadLettered: true,
+      error,
+    },
+  };
+}
+
 /** EKS had changed under active leases (by hand); the broker put back what they need. */
 export function driftRepaired(
   subject: Subject,

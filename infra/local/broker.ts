@@ -11,7 +11,7 @@ import { handler as sqsHandler } from '../../functions/handlers/sqs-intake';
 import { handler as sweeperHandler } from '../../functions/handlers/sweeper';
 import { ensureLeaseTable } from '../lease-table';
 import { type Edge, type EdgeOptions, startEdge } from './edge';
-import { REQUESTS_QUEUE_NAME } from './intake/queues';
+import { REQUESTS_QUEUE_NAME, type SubscribeOptions } from './intake/queues';
 import { lambdaContext } from './lambda-context';
 
 export const DEFAULT_RULES_FILE = 'infra/access-rules.yaml';
@@ -26,6 +26,8 @@ export interface LocalBrokerOptions extends EdgeOptions {
   readonly print?: (line: string) => void;
   /** How often the sweeper and the drift check run, as the schedule does in AWS (every minute); 0: never. */
   readonly sweepIntervalMs?: number;
+  /** How the intake queue is polled, as the event source mapping's batch size and maximum concurrency. */
+  readonly intake?: Pick<SubscribeOptions, 'batchSize' | 'concurrency'>;
 }
 
 export interface LocalBroker {
@@ -91,9 +93,13 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
         await eventBridgeHandler(event, lambdaContext('eks-access-broker-eventbridge-intake'));
       },
     ),
-    edge.queues.subscribe(REQUESTS_QUEUE_NAME, async (event: SQSEvent) => {
-      return (await sqsHandler(event, lambdaContext('eks-access-broker-sqs-intake'))) as SQSBatchResponse;
-    }),
+    edge.queues.subscribe(
+      REQUESTS_QUEUE_NAME,
+      async (event: SQSEvent) => {
+        return (await sqsHandler(event, lambdaContext('eks-access-broker-sqs-intake'))) as SQSBatchResponse;
+      },
+      options.intake ?? {},
+    ),
     edge.queues.subscribe(TIMER_QUEUE_NAME, async (event: SQSEvent) => {
       return (await expiryTimerHandler(
         event,

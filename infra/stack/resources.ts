@@ -26,14 +26,27 @@ export const BROKER_FUNCTIONS = [
   'expiryTimer',
   'sweeper',
   'driftCheck',
+  'deadLetter',
 ] as const;
 export type BrokerFunction = (typeof BROKER_FUNCTIONS)[number];
 
-type QueueId = 'RequestsQueue' | 'TimerQueue';
+type QueueId =
+  | 'RequestsQueue'
+  | 'TimerQueue'
+  | 'RequestsDeadLetterQueue'
+  | 'TimerDeadLetterQueue'
+  | 'IntakeEventsDeadLetterQueue';
+
+/** The dead-letter queues the deadLetter function drains, giving every abandoned request its outcome. */
+export const DEAD_LETTER_QUEUES = [
+  'RequestsDeadLetterQueue',
+  'TimerDeadLetterQueue',
+  'IntakeEventsDeadLetterQueue',
+] as const;
 
 interface FunctionNeeds {
-  /** The queue its event source mapping reads. */
-  readonly consumes?: QueueId;
+  /** The queues its event source mappings read. */
+  readonly consumes: readonly QueueId[];
   /** Sends delayed messages to the timer queue. */
   readonly armsTimers: boolean;
   /** The lease table's indexes it queries (the base table is always allowed). */
@@ -50,11 +63,18 @@ interface FunctionNeeds {
  * by key, and a subject's leases with a Query on the base table.
  */
 export const FUNCTION_NEEDS: Readonly<Record<BrokerFunction, FunctionNeeds>> = {
-  eventbridgeIntake: { armsTimers: true, indexes: [], onFailure: 'IntakeEventsDeadLetterQueue' },
-  sqsIntake: { consumes: 'RequestsQueue', armsTimers: true, indexes: [] },
-  expiryTimer: { consumes: 'TimerQueue', armsTimers: true, indexes: [] },
-  sweeper: { armsTimers: true, indexes: [DUE_INDEX] },
-  driftCheck: { armsTimers: false, indexes: [DUE_INDEX] },
+  eventbridgeIntake: {
+    consumes: [],
+    armsTimers: true,
+    indexes: [],
+    onFailure: 'IntakeEventsDeadLetterQueue',
+  },
+  sqsIntake: { consumes: ['RequestsQueue'], armsTimers: true, indexes: [] },
+  expiryTimer: { consumes: ['TimerQueue'], armsTimers: true, indexes: [] },
+  sweeper: { consumes: [], armsTimers: true, indexes: [DUE_INDEX] },
+  driftCheck: { consumes: [], armsTimers: false, indexes: [DUE_INDEX] },
+  // Rolls back a half-applied grant (reconcile) and publishes the failure outcome; never arms a timer.
+  deadLetter: { consumes: DEAD_LETTER_QUEUES, armsTimers: false, indexes: [] },
 };
 
 export interface StackOptions {
@@ -66,7 +86,7 @@ export interface StackOptions {
   /** An existing SNS topic for alarm actions; absent: the stack creates one. */
   readonly alarmTopicArn?: string;
   /** Timeouts of the functions that consume queues: a message must stay invisible while it is processed. */
-  readonly timeoutSeconds: Readonly<Record<'sqsIntake' | 'expiryTimer', number>>;
+  readonly timeoutSeconds: Readonly<Record<'sqsIntake' | 'expiryTimer' | 'deadLetter', number>>;
 }
 
 /** AWS's guidance for SQS event sources: visibility at least six times the function timeout. */
@@ -128,6 +148,7 @@ export function buildStack(options: StackOptions): StackFragment {
       Properties: {
         QueueName: `${name}-dlq`,
         MessageRetentionPeriod: DLQ_RETENTION_SECONDS,
+        VisibilityTimeout: VISIBILITY_TIMEOUT_FACTOR * options.timeoutSeconds.deadLetter,
         SqsManagedSseEnabled: true,
         // Only its own source queue may dead-letter here; the ARN is spelled out since GetAtt would be a cycle.
         RedriveAllowPolicy: {
@@ -147,6 +168,7 @@ export function buildStack(options: StackOptions): StackFragment {
     Properties: {
       QueueName: `${prefix}-intake-events-dlq`,
       MessageRetentionPeriod: DLQ_RETENTION_SECONDS,
+      VisibilityTimeout: VISIBILITY_TIMEOUT_FACTOR * options.timeoutSeconds.deadLetter,
       SqsManagedSseEnabled: true,
     },
   };
@@ -259,15 +281,30 @@ export function buildStack(options: StackOptions): StackFragment {
       },
     };
   };
-  for (const dlq of ['RequestsDeadLetterQueue', 'TimerDeadLetterQueue', 'IntakeEventsDeadLetterQueue']) {
-    alarm(`${dlq}Alarm`, `Messages in ${dlq}: requests or timers the broker gave up on; read and redrive`, {
-      Namespace: 'AWS/SQS',
-      MetricName: 'ApproximateNumberOfMessagesVisible',
-      Dimensions: [{ Name: 'QueueName', Value: getAtt(dlq, 'QueueName') }],
-      Statistic: 'Maximum',
-      Period: 60,
-    });
+  // The deadLetter function drains these queues within seconds; messages that stay mean it cannot settle them.
+  for (const dlq of DEAD_LETTER_QUEUES) {
+    alarm(
+      `${dlq}Alarm`,
+      `Messages stay in ${dlq}: the deadLetter function cannot settle them; read its logs`,
+      {
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: getAtt(dlq, 'QueueName') }],
+        Statistic: 'Maximum',
+        Period: 60,
+      },
+    );
   }
+  alarm('RequestsDeadLetteredAlarm', 'A request failed on every delivery and was answered as failed', {
+    Metrics: [
+      {
+        Id: 'deadLettered',
+        Expression: `SELECT SUM(RequestsDeadLettered) FROM "${METRICS_NAMESPACE}"`,
+        Period: 60,
+        ReturnData: true,
+      },
+    ],
+  });
   alarm('IrrevocableLeasesAlarm', 'A lease could not be revoked after its retry budget: access outlives it', {
     // A Metrics Insights query sums the metric over whatever dimensions the functions emit it with.
     Metrics: [
@@ -357,13 +394,13 @@ export function functionStatements(name: BrokerFunction, options: StackOptions):
       Resource: [getAtt('TimerQueue', 'Arn')],
     });
   }
-  if (needs.consumes) {
+  if (needs.consumes.length > 0) {
     statements.push({
       Sid: 'ConsumeQueue',
       Effect: 'Allow',
       // What the Lambda event source mapping needs to poll the queue with this role.
       Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
-      Resource: [getAtt(needs.consumes, 'Arn')],
+      Resource: needs.consumes.map((queue) => getAtt(queue, 'Arn')),
     });
   }
   if (needs.onFailure) {

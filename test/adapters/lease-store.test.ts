@@ -4,7 +4,7 @@ import {
   DynamoDBClient,
   QueryCommand as RawQueryCommand,
 } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AuditEvent, LeaseStore, leaseDocumentClient } from '../../functions/adapters/lease-store';
 import { ConcurrentModificationError, SubjectBusyError } from '../../functions/core/errors';
@@ -329,6 +329,48 @@ describe('LeaseStore on DynamoDB Local', () => {
     });
   });
 
+  describe('dueKeys', () => {
+    it('reads about as many index entries as it returns, however large the backlog, naming each lease', async () => {
+      // Arrange
+      const { store } = await freshStore();
+      const leases = Array.from({ length: 80 }, (_, i) =>
+        aLease({
+          requestId: `due-${String(i).padStart(2, '0')}`,
+          principalArn: `arn:aws:iam::111122223333:role/path/dev-${i % 3}`,
+          expiresAt: NOW - 100 + i,
+        }),
+      );
+      for (let offset = 0; offset < leases.length; offset += 20) {
+        await Promise.all(
+          leases
+            .slice(offset, offset + 20)
+            .map((lease) => store.createLease(lease, anAudit(lease, 'granted', NOW))),
+        );
+      }
+      const before = { ...store.stats };
+
+      // Act
+      const first = await store.dueKeys(NOW, 20);
+      const reads = store.stats.itemsRead - before.itemsRead;
+      const all = await store.dueKeys(NOW, 1000);
+
+      // Assert
+      expect(first).toHaveLength(20);
+      expect(reads).toBeLessThanOrEqual(20 + 8);
+      expect(first.map((due) => due.dueAt)).toEqual([...first.map((due) => due.dueAt)].sort((a, b) => a - b));
+      expect(all).toHaveLength(80);
+      expect(all[0]).toStrictEqual({
+        requestId: 'due-00',
+        clusterName: 'demo',
+        principalArn: 'arn:aws:iam::111122223333:role/path/dev-0',
+        dueAt: NOW - 100,
+      });
+      const fifth = all[5];
+      if (fifth === undefined) throw new Error('fixture');
+      await expect(store.leaseOf(fifth, fifth.requestId)).resolves.toStrictEqual(leases[5]);
+    });
+  });
+
   describe('history', () => {
     it('keeps every transition of a request in order, and the subject history across requests', async () => {
       // Arrange
@@ -490,6 +532,57 @@ describe('LeaseStore on DynamoDB Local', () => {
       expect(waited).toBeGreaterThanOrEqual(300);
       expect(waited).toBeLessThan(2_000);
       expect(eventually).toBe('ran');
+    });
+  });
+
+  describe('lock and state together', () => {
+    it('hands the work the subject state read by the write that took the lock, and frees the lock once', async () => {
+      // Arrange
+      const { store } = await freshStore();
+      const state = {
+        entryOwned: true,
+        touched: { 'arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy': null },
+      };
+      await store.acquireLock(SUBJECT, 'setup', NOW, 30);
+      await store.saveSubjectState(SUBJECT, state, 'setup');
+      await store.releaseLock(SUBJECT, 'setup');
+      const before = store.stats.requests;
+
+      // Act
+      const seen = await store.withLock(
+        SUBJECT,
+        'owner-a',
+        () => NOW,
+        async (lock) => {
+          const first = lock.state;
+          const released = await lock.release();
+          const takenMeanwhile = await store.acquireLock(SUBJECT, 'owner-b', NOW, 30);
+          return { first, released, takenMeanwhile };
+        },
+      );
+
+      // Assert: one request to take the lock (no read), one to free it, one by owner-b; withLock frees no more.
+      expect(seen).toStrictEqual({ first: state, released: true, takenMeanwhile: true });
+      expect(store.stats.requests - before).toBe(3);
+      await expect(store.releaseLock(SUBJECT, 'owner-b')).resolves.toBe(true);
+    });
+
+    it('loads leases and subject state in bulk in the items the store writes itself', async () => {
+      // Arrange
+      const { store, tableName } = await freshStore();
+      const lease = aLease({ requestId: 'bulk-1', expiresAt: NOW - 5 });
+      const state = { entryOwned: true, touched: {} };
+      const items = store.bulkItems(lease, state);
+
+      // Act
+      for (const item of [items.lease, items.pointer, items.subject]) {
+        await documentClient.send(new PutCommand({ TableName: tableName, Item: item }));
+      }
+
+      // Assert
+      await expect(store.getLease('bulk-1')).resolves.toStrictEqual(lease);
+      await expect(store.getSubjectState(SUBJECT)).resolves.toStrictEqual(state);
+      await expect(store.dueLeases(NOW, 10)).resolves.toStrictEqual([lease]);
     });
   });
 

@@ -99,7 +99,7 @@ describe('npx eks-access-broker against the local broker', () => {
         .split('\n')
         .slice(2)
         .map((line) => line.split(/\s{2,}/)[1]),
-    ).toEqual(['requested', 'granted', 'extended', 'revoked']);
+    ).toEqual(['requested', 'granted', 'extended', 'revoking', 'revoked']);
   });
 
   it('sends a break-glass grant with cluster admin by default, and reports a rule refusal', async () => {

@@ -77,16 +77,16 @@ describe('expiry with a fake clock', () => {
 
 describe('extend', () => {
   it('moves the expiry by the added seconds', () => {
-    const result = extend(activeLease(), extendBy(1800));
+    const result = extend(activeLease(), extendBy(1800), T0);
 
     expect(result).toMatchObject({ ok: true, lease: { expiresAt: T0 + 5400, durationSeconds: 5400 } });
   });
 
   it('is capped by the rule maximum counted from the first grant, however many extensions', () => {
-    const first = extend(activeLease(T0, 2 * 3600), extendBy(3600));
+    const first = extend(activeLease(T0, 2 * 3600), extendBy(3600), T0);
     if (!first.ok) throw new Error('first extension should pass');
 
-    const second = extend(first.lease, extendBy(1));
+    const second = extend(first.lease, extendBy(1), T0);
 
     expect(first.lease.expiresAt).toBe(T0 + 7200);
     expect(second).toMatchObject({
@@ -96,11 +96,19 @@ describe('extend', () => {
   });
 
   it('refuses a lease that is not active or is being revoked', () => {
-    const ended = extend(end(activeLease(), 'expired', T0 + 3600), extendBy(60));
-    const revoking = extend({ ...activeLease(), endReason: 'requested' }, extendBy(60));
+    const ended = extend(end(activeLease(), 'expired', T0 + 3600), extendBy(60), T0 + 3600);
+    const revoking = extend({ ...activeLease(), endReason: 'requested' }, extendBy(60), T0);
 
     expect(ended).toMatchObject({ ok: false, rejection: { code: 'LEASE_NOT_ACTIVE' } });
     expect(revoking).toMatchObject({ ok: false, rejection: { code: 'LEASE_NOT_ACTIVE' } });
+  });
+
+  it('refuses a lease that has expired but is not revoked yet, from the second it expires', () => {
+    const lastSecond = extend(activeLease(), extendBy(60), T0 + 3599);
+    const expired = extend(activeLease(), extendBy(60), T0 + 3600);
+
+    expect(lastSecond).toMatchObject({ ok: true, lease: { expiresAt: T0 + 3660 } });
+    expect(expired).toMatchObject({ ok: false, rejection: { code: 'LEASE_NOT_ACTIVE' } });
   });
 });
 

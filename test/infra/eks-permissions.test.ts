@@ -53,7 +53,7 @@ function stackTemplate(): Template {
     stage: 'test',
     rules: RULES,
     eventBusName: 'default',
-    timeoutSeconds: { sqsIntake: 30, expiryTimer: 30 },
+    timeoutSeconds: { sqsIntake: 30, expiryTimer: 30, deadLetter: 30 },
   });
   // Through JSON, as osls hands it to CloudFormation: a template is data, not shared objects.
   return JSON.parse(JSON.stringify({ Resources: stack.Resources })) as Template;

@@ -36,6 +36,7 @@ const FUNCTIONS = [
   ['expiryTimer', 'expiry-timer'],
   ['sweeper', 'sweeper'],
   ['driftCheck', 'drift-check'],
+  ['deadLetter', 'dead-letter'],
 ] as const;
 
 const logicalPrefix = (key: string) => key.charAt(0).toUpperCase() + key.slice(1);
@@ -142,7 +143,7 @@ describe('packaged template', () => {
         return [fn, properties];
       }),
     );
-    expect(mappings).toHaveLength(2);
+    expect(mappings).toHaveLength(5);
     for (const [key, queueId, name] of [
       ['sqsIntake', 'RequestsQueue', `${PREFIX}-requests`],
       ['expiryTimer', 'TimerQueue', `${PREFIX}-timers`],
@@ -161,6 +162,24 @@ describe('packaged template', () => {
       expect(dlq.QueueName).toBe(`${name}-dlq`);
     }
     expect(byFunction.get('SqsIntakeLambdaFunction')?.MaximumBatchingWindowInSeconds).toBeGreaterThan(0);
+    // Every dead-letter queue is drained by the deadLetter function, which answers each request as failed.
+    const deadLetterSources = mappings
+      .map(([, mapping]) => mapping.Properties ?? {})
+      .filter((properties) => JSON.stringify(properties.FunctionName).includes('DeadLetterLambdaFunction'))
+      .map((properties) => {
+        expect(properties.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+        const queueId = (properties.EventSourceArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+        expect(resource(queueId).VisibilityTimeout).toBeGreaterThanOrEqual(
+          6 * Number(functionProperties('deadLetter').Timeout),
+        );
+        return queueId;
+      })
+      .sort();
+    expect(deadLetterSources).toEqual([
+      'IntakeEventsDeadLetterQueue',
+      'RequestsDeadLetterQueue',
+      'TimerDeadLetterQueue',
+    ]);
   });
 
   it('routes the request detail-types from the allowed sources to the EventBridge intake, with a DLQ', () => {
@@ -228,6 +247,10 @@ describe('packaged template', () => {
         Threshold: 0,
       });
     }
+    const deadLettered = alarms.find((alarm) =>
+      JSON.stringify(alarm.Metrics ?? '').includes('RequestsDeadLettered'),
+    );
+    expect(deadLettered).toMatchObject({ ComparisonOperator: 'GreaterThanThreshold', Threshold: 0 });
     const irrevocable = alarms.find((alarm) =>
       JSON.stringify(alarm.Metrics ?? '').includes('IrrevocableLeases'),
     );
@@ -276,6 +299,14 @@ describe('packaged template', () => {
     expect(consumers).toEqual([
       ['SqsIntakeRole', [{ 'Fn::GetAtt': ['RequestsQueue', 'Arn'] }]],
       ['ExpiryTimerRole', [{ 'Fn::GetAtt': ['TimerQueue', 'Arn'] }]],
+      [
+        'DeadLetterRole',
+        [
+          { 'Fn::GetAtt': ['RequestsDeadLetterQueue', 'Arn'] },
+          { 'Fn::GetAtt': ['TimerDeadLetterQueue', 'Arn'] },
+          { 'Fn::GetAtt': ['IntakeEventsDeadLetterQueue', 'Arn'] },
+        ],
+      ],
     ]);
     // Every function reconciles, so every role carries the EKS policy.
     const eksPolicies = resourcesOfType(template, 'AWS::IAM::ManagedPolicy').map(([id]) => ({ Ref: id }));

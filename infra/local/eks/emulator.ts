@@ -82,7 +82,9 @@ const CLUSTER_NAME = /^[0-9A-Za-z][A-Za-z0-9-_]*$/;
 const NAMESPACE = /^(?:[a-z0-9]([-a-z0-9]*[a-z0-9])?|[a-z0-9][-a-z0-9]*\*|\*)$/;
 const RESERVED_USERNAME_PREFIXES = ['system:', 'eks:', 'aws:', 'amazon:', 'iam:'];
 /** Every type but STANDARD is for nodes (or a service): no groups of their own, no policy associations. */
-const NODE_TYPES: ReadonlySet<AccessEntryType> = new Set(ACCESS_ENTRY_TYPES.filter((type) => type !== 'STANDARD'));
+const NODE_TYPES: ReadonlySet<AccessEntryType> = new Set(
+  ACCESS_ENTRY_TYPES.filter((type) => type !== 'STANDARD'),
+);
 
 /**
  * An in-memory Amazon EKS access-entry API with the behaviour real AWS shows

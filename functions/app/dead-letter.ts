@@ -1,0 +1,228 @@
+import { randomUUID } from 'node:crypto';
+import { parseRequest } from '../core/contract';
+import { PermanentError } from '../core/errors';
+import { end, fingerprintOf } from '../core/leases';
+import type { BrokerRequest, Lease, Rejection } from '../core/model';
+import * as outcomes from '../core/outcomes';
+import { evaluateGrant } from '../core/rules';
+import { coversScope } from '../core/scope';
+import { Broker, extensionKey } from './broker';
+import { type AppDeps, auditEvent, nowSeconds } from './deps';
+import { reconcileSubject } from './reconcile-subject';
+
+export type DeadLetterResult =
+  /**
+   * The request was answered with its failure (a pending grant rolled back: `Access Grant Failed`, or
+   * `Access Revoked` when it may already have been announced; a revocation handed to the sweeper).
+   */
+  | { readonly status: 'failed'; readonly requestId: string }
+  /** Not a request at all: rejected, as the intake would have done had it got that far. */
+  | { readonly status: 'rejected'; readonly rejection: Rejection }
+  /** The request had reached its outcome after all (its last attempt committed, then died): nothing to add. */
+  | { readonly status: 'settled'; readonly lease: Lease }
+  /** A lost expiry timer: the sweeper ends the lease anyway, and its outcome is published then. */
+  | { readonly status: 'timer'; readonly requestId: string };
+
+const DEFAULT_ERROR = 'the request failed on every delivery and was moved to a dead-letter queue';
+
+/**
+ * The end of the poison path. A request whose every delivery failed (a handler bug, a dependency down for
+ * longer than the retries) lands in a dead-letter queue; this gives it the outcome its requester is waiting
+ * for, so nothing ends silently: a grant is rolled back if it was half applied and answered with
+ * `Access Grant Failed`; a revocation is answered with `Access Revocation Failed` and its lease is marked so
+ * that the sweeper keeps taking the access back; an extension that was not applied is answered with
+ * `Access Grant Failed`. Accepts the three shapes that reach the broker's dead-letter queues: an SQS body (the
+ * envelope), an EventBridge event (the intake rule's DLQ) and a Lambda on-failure destination record.
+ */
+export async function settleDeadLetter(deps: AppDeps, body: string): Promise<DeadLetterResult> {
+  deps.metrics.add('RequestsDeadLettered');
+  const { payload, error } = unwrap(body);
+  if (isTimer(payload)) {
+    deps.log.error('expiry timer dead-lettered: the sweeper ends the lease', { ...payload });
+    return { status: 'timer', requestId: payload.requestId };
+  }
+  const parsed = parseRequest(payload, { allowedSources: deps.rules.sources });
+  if (!parsed.ok) {
+    const result = await new Broker(deps).reject(parsed.rejection, {
+      ...(parsed.requestId ? { requestId: parsed.requestId } : {}),
+      ...(parsed.detailType ? { requestType: parsed.detailType } : {}),
+    });
+    return {
+      status: 'rejected',
+      rejection: result.status === 'rejected' ? result.rejection : parsed.rejection,
+    };
+  }
+  const request = parsed.request;
+  const reason = error ?? DEFAULT_ERROR;
+  deps.log.error('request dead-lettered', {
+    requestId: request.requestId,
+    kind: request.kind,
+    error: reason,
+  });
+  const lease = await deps.store.getLease(request.requestId);
+  switch (request.kind) {
+    case 'grant':
+      if (lease && lease.fingerprint === fingerprintOf(request)) {
+        return lease.status === 'pending'
+          ? abandonGrant(deps, request, lease, reason)
+          : { status: 'settled', lease };
+      }
+      // No lease (it was never recorded), or the id belongs to another request: nothing of this one exists.
+      // A grant the rules refuse gets its refusal (the answer that could not be published before).
+      return refuseOrFail(deps, request, reason);
+    case 'revoke':
+      if (!lease) return rejectUnknown(deps, request);
+      if (lease.status === 'ended') return { status: 'settled', lease };
+      return handRevocationToSweeper(deps, request, lease, reason);
+    case 'extend':
+      if (!lease) return rejectUnknown(deps, request);
+      if (lease.extensions?.includes(extensionKey(request))) return { status: 'settled', lease };
+      await deps.publisher.publish([outcomes.deadLettered(request, reason, lease)]);
+      return { status: 'failed', requestId: request.requestId };
+  }
+}
+
+/**
+ * Takes back whatever part of a pending grant was applied, answers the request, then ends the lease. An
+ * earlier delivery may have applied the access and announced it (`Access Granted`), then died before saving
+ * the lease: when the access is in place (a pending lease keeps it while it has not expired), or when the
+ * lease has expired (its access may have been taken away since), the grant may have been announced, so it ends
+ * the way a granted lease ends, with `Access Revoked`; only a grant that never got its access is answered
+ * `Access Grant Failed`. Either way the requester gets one outcome that does not contradict another.
+ */
+async function abandonGrant(
+  deps: AppDeps,
+  request: BrokerRequest,
+  found: Lease,
+  reason: string,
+): Promise<DeadLetterResult> {
+  return deps.store.withLock(
+    found,
+    randomUUID(),
+    () => nowSeconds(deps),
+    async (lock): Promise<DeadLetterResult> => {
+      const lease = await deps.store.getLease(request.requestId);
+      if (!lease) throw new Error(`Lease ${request.requestId} vanished while it was being abandoned`);
+      if (lease.status !== 'pending') return { status: 'settled', lease };
+      const now = nowSeconds(deps);
+      const actual = await deps.eks.readActual(lease);
+      const held = actual?.associations.find((a) => a.policyArn === lease.policyArn)?.accessScope;
+      const mayHaveBeenAnnounced =
+        lease.expiresAt <= now || (actual?.entryType === 'STANDARD' && coversScope(held, lease.accessScope));
+      try {
+        await reconcileSubject(deps, lease, now, lock, { excluding: lease.requestId });
+      } catch (rollback) {
+        // Nothing the broker may change (a node entry): the subject holds nothing of this lease.
+        if (!(rollback instanceof PermanentError)) throw rollback;
+      }
+      const ended = end(lease, lease.expiresAt <= now ? 'expired' : 'failed', nowSeconds(deps), reason);
+      await deps.publisher.publish([
+        mayHaveBeenAnnounced ? outcomes.revoked(ended) : outcomes.deadLettered(request, reason, ended),
+      ]);
+      await deps.store.saveLease(
+        ended,
+        lease.version,
+        auditEvent(deps, ended, ended.endReason === 'expired' ? 'expired' : 'failed', 'dead-letter', {
+          error: reason,
+        }),
+      );
+      return { status: 'failed', requestId: request.requestId };
+    },
+    { waitMs: deps.lockWaitMs },
+  );
+}
+
+/**
+ * A revocation that could not be carried out by its own deliveries: the lease stops being wanted now and is
+ * due at once, so the sweeper takes the access back on its next run (and retries until it can).
+ */
+async function handRevocationToSweeper(
+  deps: AppDeps,
+  request: BrokerRequest,
+  found: Lease,
+  reason: string,
+): Promise<DeadLetterResult> {
+  return deps.store.withLock(
+    found,
+    randomUUID(),
+    () => nowSeconds(deps),
+    async (): Promise<DeadLetterResult> => {
+      const lease = await deps.store.getLease(request.requestId);
+      if (!lease) throw new Error(`Lease ${request.requestId} vanished while its revocation was handed over`);
+      if (lease.status === 'ended') return { status: 'settled', lease };
+      const now = nowSeconds(deps);
+      const marked: Lease = {
+        ...lease,
+        expiresAt: Math.min(lease.expiresAt, now),
+        endReason: lease.endReason ?? 'requested',
+        lastError: reason,
+        nextAttemptAt: now,
+      };
+      await deps.publisher.publish([outcomes.deadLettered(request, reason, marked)]);
+      await deps.store.saveLease(
+        marked,
+        lease.version,
+        auditEvent(deps, marked, 'revocation-failed', 'dead-letter', { error: reason, nextAttemptAt: now }),
+      );
+      return { status: 'failed', requestId: request.requestId };
+    },
+    { waitMs: deps.lockWaitMs },
+  );
+}
+
+async function refuseOrFail(
+  deps: AppDeps,
+  request: Extract<BrokerRequest, { kind: 'grant' }>,
+  reason: string,
+): Promise<DeadLetterResult> {
+  const decision = evaluateGrant(deps.rules, request);
+  if (!decision.allowed) {
+    await deps.publisher.publish([outcomes.rejected(decision.rejection, { request })]);
+    return { status: 'rejected', rejection: decision.rejection };
+  }
+  await deps.publisher.publish([outcomes.deadLettered(request, reason)]);
+  return { status: 'failed', requestId: request.requestId };
+}
+
+async function rejectUnknown(deps: AppDeps, request: BrokerRequest): Promise<DeadLetterResult> {
+  const rejection: Rejection = {
+    code: 'UNKNOWN_REQUEST',
+    field: 'detail.requestId',
+    reason: `No grant with requestId ${request.requestId} is known.`,
+  };
+  await deps.publisher.publish([outcomes.rejected(rejection, { request })]);
+  return { status: 'rejected', rejection };
+}
+
+/** The request inside a dead-letter body, and the error Lambda recorded with it when it says. */
+function unwrap(body: string): { payload: unknown; error?: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    return { payload: body };
+  }
+  // A Lambda on-failure destination record: the event is requestPayload, the last error responsePayload.
+  if (isRecord(value) && 'requestPayload' in value && 'requestContext' in value) {
+    const response = value.responsePayload;
+    const message = isRecord(response) ? response.errorMessage : undefined;
+    return {
+      payload: value.requestPayload,
+      ...(typeof message === 'string' && message !== '' ? { error: message.slice(0, 1024) } : {}),
+    };
+  }
+  return { payload: value };
+}
+
+function isTimer(value: unknown): value is { requestId: string; expiresAt: number } {
+  return (
+    isRecord(value) &&
+    !('detail' in value) &&
+    typeof value.requestId === 'string' &&
+    typeof value.expiresAt === 'number'
+  );
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,351 @@
+/**
+ * The safety invariants, checked from what the system recorded rather than from what it claims: the EKS
+ * emulator's mutation log (replayed in `seq` order from the seeded state), its final state, and the lease
+ * table (each lease with its audit history).
+ *
+ * When a lease is valid. A lease is valid over the half-open interval [from, to) in epoch milliseconds:
+ * - from: the time of its `granted` audit event. The broker applies a lease's access first, then stamps that
+ *   event, then saves the lease as active; so the access must be there from that instant on. A lease that was
+ *   never granted (rejected, failed, or ended while still pending) is never valid.
+ * - to: the earlier of its final expiry (`expiresAt`, seconds, after all extensions) and its end (`endedAt`,
+ *   seconds). A revocation stamps `endedAt` (or, when taking the access back fails, lowers `expiresAt`) with the
+ *   second read *before* it touches EKS, so the mutations that take the access back are at or after `to`.
+ * The final expiry describes the whole life of the lease only if no extension revived it after it had
+ * expired: that is checked too (an `extended` event must come before the expiry it moves).
+ */
+import type { AuditEvent } from '../../functions/adapters/lease-store';
+import { type AccessScope, type Lease, OWNER_TAG_KEY, OWNER_TAG_VALUE } from '../../functions/core/model';
+import { coversScope, normalizeScope, sameScope, unionScope } from '../../functions/core/scope';
+import type { ClusterSnapshot } from '../../infra/local/eks/emulator';
+import type { MutationRecord, AccessScope as WireScope } from '../../infra/local/eks/model';
+
+export type InvariantId = 1 | 2 | 3 | 4 | 5;
+
+export const INVARIANTS: Readonly<Record<InvariantId, string>> = {
+  1: 'no access outlives its lease (drained EKS = baseline + active leases)',
+  2: 'no valid lease loses its access at any moment',
+  3: 'nothing the broker did not create is deleted or narrowed',
+  4: 'every request reaches exactly one terminal outcome',
+  5: 'duplicates, reordering and redelivery change nothing beyond the first delivery',
+};
+
+export interface Violation {
+  readonly invariant: InvariantId;
+  readonly message: string;
+}
+
+/** An access entry that existed before the broker ran (seeded into the emulator). */
+export interface BaselineEntry {
+  readonly clusterName: string;
+  readonly principalArn: string;
+  readonly type: string;
+  readonly kubernetesGroups: readonly string[];
+  readonly tags: Readonly<Record<string, string>>;
+  readonly associations: readonly { readonly policyArn: string; readonly accessScope: AccessScope }[];
+}
+
+/** A subject the run works on; `baseline` when it had an entry before the broker first touched it. */
+export interface TrackedSubject {
+  readonly clusterName: string;
+  readonly principalArn: string;
+  readonly baseline?: BaselineEntry;
+}
+
+export interface TrackedLease {
+  readonly lease: Lease;
+  readonly history: readonly AuditEvent[];
+}
+
+export function toScope(wire: WireScope | undefined): AccessScope | undefined {
+  if (!wire) return undefined;
+  return wire.type === 'cluster'
+    ? { type: 'cluster' }
+    : { type: 'namespace', namespaces: [...wire.namespaces] };
+}
+
+/** [from, to) in epoch ms, or undefined for a lease that was never granted. See the file comment. */
+export function validity(tracked: TrackedLease): { from: number; to: number } | undefined {
+  const granted = tracked.history.find((event) => event.type === 'granted');
+  if (!granted) return undefined;
+  const ended = tracked.lease.endedAt === undefined ? Number.POSITIVE_INFINITY : tracked.lease.endedAt * 1000;
+  return { from: granted.at, to: Math.min(tracked.lease.expiresAt * 1000, ended) };
+}
+
+interface ReplayEntry {
+  type: string;
+  tags: Record<string, string>;
+  groups: readonly string[];
+  readonly policies: Map<string, AccessScope>;
+}
+
+const keyOf = (clusterName: string, principalArn: string) => `${clusterName}\u0000${principalArn}`;
+
+/** Applies one mutation record to the replayed state (records that were refused change nothing). */
+function apply(state: Map<string, ReplayEntry>, m: MutationRecord): void {
+  if (m.outcome !== 'applied' || m.principalArn === undefined) return;
+  const key = keyOf(m.clusterName, m.principalArn);
+  const entry = state.get(key);
+  switch (m.operation) {
+    case 'CreateAccessEntry':
+      if (!m.replayed) {
+        state.set(key, {
+          type: m.entryType ?? 'STANDARD',
+          tags: { ...m.tags },
+          groups: [...(m.kubernetesGroups ?? [])],
+          policies: new Map(),
+        });
+      }
+      return;
+    case 'DeleteAccessEntry':
+      state.delete(key);
+      return;
+    case 'AssociateAccessPolicy': {
+      const scope = toScope(m.accessScope);
+      if (entry && m.policyArn !== undefined && scope) entry.policies.set(m.policyArn, normalizeScope(scope));
+      return;
+    }
+    case 'DisassociateAccessPolicy':
+      if (entry && m.policyArn !== undefined) entry.policies.delete(m.policyArn);
+      return;
+    case 'UpdateAccessEntry':
+      if (entry) entry.groups = [...(m.kubernetesGroups ?? [])];
+      return;
+    case 'TagResource':
+      if (entry) entry.tags = { ...entry.tags, ...m.tags };
+      return;
+    case 'UntagResource':
+      if (entry) for (const tagKey of m.tagKeys ?? []) delete entry.tags[tagKey];
+      return;
+  }
+}
+
+/**
+ * Invariant 2. Replays the log; after every applied mutation, each lease of the mutated subject that is valid
+ * at that mutation's time must hold its policy at a scope covering its own; and at the instant each lease
+ * becomes valid, the state then must already cover it. Also refuses an extension that revived an expired lease.
+ */
+export function checkNoEarlyLoss(
+  mutations: readonly MutationRecord[],
+  leases: readonly TrackedLease[],
+): Violation[] {
+  const violations: Violation[] = [];
+  const windows = leases.flatMap((tracked) => {
+    const window = validity(tracked);
+    return window ? [{ lease: tracked.lease, ...window }] : [];
+  });
+  for (const tracked of leases) {
+    for (const event of tracked.history) {
+      if (event.type !== 'extended') continue;
+      const previous = event.detail?.previousExpiresAt;
+      if (typeof previous === 'number' && event.at >= previous * 1000) {
+        violations.push({
+          invariant: 2,
+          message: `lease ${tracked.lease.requestId} was extended at ${event.at} after it had expired at ${previous * 1000}: access it lost came back as valid`,
+        });
+      }
+    }
+  }
+  const bySubject = new Map<string, typeof windows>();
+  for (const window of windows) {
+    const key = keyOf(window.lease.clusterName, window.lease.principalArn);
+    bySubject.set(key, [...(bySubject.get(key) ?? []), window]);
+  }
+  const starts = [...windows].sort((a, b) => a.from - b.from);
+  const state = new Map<string, ReplayEntry>();
+  const covered = (lease: Lease): boolean => {
+    const entry = state.get(keyOf(lease.clusterName, lease.principalArn));
+    return entry?.type === 'STANDARD' && coversScope(entry.policies.get(lease.policyArn), lease.accessScope);
+  };
+  let next = 0;
+  const startsBefore = (at: number) => {
+    for (; next < starts.length && (starts[next]?.from ?? 0) < at; next++) {
+      const window = starts[next];
+      if (window && window.to > window.from && !covered(window.lease)) {
+        violations.push({
+          invariant: 2,
+          message: `lease ${window.lease.requestId} became valid at ${window.from} without its access (${describeLease(window.lease)})`,
+        });
+      }
+    }
+  };
+  for (const m of [...mutations].sort((a, b) => a.seq - b.seq)) {
+    startsBefore(m.at);
+    apply(state, m);
+    if (m.outcome !== 'applied' || m.principalArn === undefined) continue;
+    for (const window of bySubject.get(keyOf(m.clusterName, m.principalArn)) ?? []) {
+      if (window.from <= m.at && m.at < window.to && !covered(window.lease)) {
+        violations.push({
+          invariant: 2,
+          message: `mutation #${m.seq} ${m.operation} at ${m.at} left valid lease ${window.lease.requestId} (${describeLease(window.lease)}, valid ${window.from}..${window.to}) without its access`,
+        });
+      }
+    }
+  }
+  startsBefore(Number.POSITIVE_INFINITY);
+  return violations;
+}
+
+/**
+ * Invariant 3, over the mutations after `fromSeq` (the seeding): entries that existed before the broker are
+ * never deleted, updated or re-tagged, their baseline associations never removed or narrowed; entries that are
+ * not STANDARD are never even called; the broker creates entries only with its tag and deletes only those.
+ */
+export function checkForeignUntouched(
+  mutations: readonly MutationRecord[],
+  baseline: readonly BaselineEntry[],
+  fromSeq: number,
+): Violation[] {
+  const violations: Violation[] = [];
+  const foreign = new Map(baseline.map((entry) => [keyOf(entry.clusterName, entry.principalArn), entry]));
+  const state = new Map<string, ReplayEntry>();
+  for (const m of [...mutations].sort((a, b) => a.seq - b.seq)) {
+    if (m.seq > fromSeq && m.principalArn !== undefined) {
+      const key = keyOf(m.clusterName, m.principalArn);
+      const seed = foreign.get(key);
+      const what = `mutation #${m.seq} ${m.operation} (${m.outcome}) on ${m.principalArn}`;
+      if (seed && seed.type !== 'STANDARD') {
+        violations.push({ invariant: 3, message: `${what}: a ${seed.type} entry must never be touched` });
+      } else if (m.outcome === 'applied') {
+        const entry = state.get(key);
+        switch (m.operation) {
+          case 'CreateAccessEntry':
+            if (!m.replayed && m.tags?.[OWNER_TAG_KEY] !== OWNER_TAG_VALUE) {
+              violations.push({ invariant: 3, message: `${what}: created without the broker's tag` });
+            }
+            break;
+          case 'DeleteAccessEntry':
+            if (seed || entry?.tags[OWNER_TAG_KEY] !== OWNER_TAG_VALUE) {
+              violations.push({
+                invariant: 3,
+                message: `${what}: deleted an entry the broker did not create`,
+              });
+            }
+            break;
+          case 'AssociateAccessPolicy': {
+            const before = seed?.associations.find((a) => a.policyArn === m.policyArn);
+            const scope = toScope(m.accessScope);
+            if (before && !coversScope(scope, before.accessScope)) {
+              violations.push({
+                invariant: 3,
+                message: `${what}: narrowed baseline ${m.policyArn} from ${JSON.stringify(before.accessScope)} to ${JSON.stringify(scope)}`,
+              });
+            }
+            break;
+          }
+          case 'DisassociateAccessPolicy':
+            if (seed?.associations.some((a) => a.policyArn === m.policyArn)) {
+              violations.push({ invariant: 3, message: `${what}: removed a baseline association` });
+            }
+            break;
+          default:
+            violations.push({
+              invariant: 3,
+              message: `${what}: the broker never updates or re-tags entries`,
+            });
+        }
+      }
+    }
+    apply(state, m);
+  }
+  return violations;
+}
+
+/**
+ * Invariant 1, once the system has drained (faults off, due leases swept): no lease is left half-ended, and
+ * every subject holds exactly its baseline plus the union of its active leases, per policy.
+ */
+export function checkDrained(
+  snapshot: readonly ClusterSnapshot[],
+  subjects: readonly TrackedSubject[],
+  leases: readonly TrackedLease[],
+  nowSeconds: number,
+): Violation[] {
+  const violations: Violation[] = [];
+  for (const subject of subjects) {
+    const mine = leases.filter(
+      ({ lease }) => lease.clusterName === subject.clusterName && lease.principalArn === subject.principalArn,
+    );
+    const wanted = new Map<string, AccessScope>();
+    for (const { lease } of mine) {
+      const live = lease.status === 'active' && lease.endReason === undefined && lease.expiresAt > nowSeconds;
+      if (lease.status !== 'ended' && !live) {
+        violations.push({
+          invariant: 1,
+          message: `lease ${lease.requestId} is not settled after draining (status ${lease.status}, expires ${lease.expiresAt}, now ${nowSeconds}, endReason ${lease.endReason ?? '-'}, lastError ${lease.lastError ?? '-'})`,
+        });
+      }
+      if (live) {
+        const merged = unionScope(wanted.get(lease.policyArn), lease.accessScope);
+        if (merged) wanted.set(lease.policyArn, merged);
+      }
+    }
+    const entry = snapshot
+      .find((cluster) => cluster.clusterName === subject.clusterName)
+      ?.entries.find((e) => e.principalArn === subject.principalArn);
+    const who = subject.principalArn;
+    const expected = new Map<string, AccessScope>();
+    for (const association of subject.baseline?.associations ?? []) {
+      expected.set(association.policyArn, normalizeScope(association.accessScope));
+    }
+    for (const [policyArn, scope] of wanted) {
+      const merged = unionScope(expected.get(policyArn), scope);
+      if (merged) expected.set(policyArn, merged);
+    }
+    if (subject.baseline) {
+      const seed = subject.baseline;
+      if (!entry) {
+        violations.push({ invariant: 1, message: `the baseline entry of ${who} is gone` });
+        continue;
+      }
+      if (
+        entry.type !== seed.type ||
+        JSON.stringify(sortedRecord(entry.tags)) !== JSON.stringify(sortedRecord(seed.tags)) ||
+        JSON.stringify([...entry.kubernetesGroups].sort()) !==
+          JSON.stringify([...seed.kubernetesGroups].sort())
+      ) {
+        violations.push({
+          invariant: 1,
+          message: `the baseline entry of ${who} changed: ${JSON.stringify(entry)}`,
+        });
+      }
+    } else if (expected.size === 0) {
+      if (entry) {
+        violations.push({
+          invariant: 1,
+          message: `${who} has no active lease but still has an entry: ${describePolicies(entry.policies)}`,
+        });
+      }
+      continue;
+    } else if (!entry) {
+      violations.push({ invariant: 1, message: `${who} has active leases but no entry` });
+      continue;
+    } else if (entry.tags[OWNER_TAG_KEY] !== OWNER_TAG_VALUE) {
+      violations.push({ invariant: 1, message: `the entry of ${who} lost the broker's tag` });
+    }
+    const actual = new Map(entry.policies.map((p) => [p.policyArn, toScope(p.accessScope)]));
+    const policies = new Set([...actual.keys(), ...expected.keys()]);
+    for (const policyArn of policies) {
+      if (!sameScope(actual.get(policyArn), expected.get(policyArn))) {
+        violations.push({
+          invariant: 1,
+          message: `${who} holds ${policyArn} at ${JSON.stringify(actual.get(policyArn) ?? null)}, expected ${JSON.stringify(expected.get(policyArn) ?? null)} (baseline + active leases)`,
+        });
+      }
+    }
+  }
+  return violations;
+}
+
+function describeLease(lease: Lease): string {
+  const scope =
+    lease.accessScope.type === 'cluster' ? 'cluster' : `namespaces ${lease.accessScope.namespaces.join(',')}`;
+  return `${lease.policyArn.replace(/^.*\//, '')} ${scope} for ${lease.principalArn}`;
+}
+
+function describePolicies(policies: readonly { policyArn: string; accessScope: WireScope }[]): string {
+  return JSON.stringify(policies.map((p) => [p.policyArn.replace(/^.*\//, ''), p.accessScope]));
+}
+
+function sortedRecord(record: Readonly<Record<string, string>>): [string, string][] {
+  return Object.entries(record).sort(([a], [b]) => (a < b ? -1 : 1));
+}
