@@ -4,6 +4,7 @@ import { loadRulesFile } from '../../functions/config/access-rules-file';
 import { DETAIL_TYPES } from '../../functions/core/contract';
 import { describeOutcomeDetail, OUTCOME_SOURCE } from '../../functions/core/outcomes';
 import type { AccessRules } from '../../functions/core/rules';
+import { handler as deadLetterHandler } from '../../functions/handlers/dead-letter';
 import { handler as driftCheckHandler } from '../../functions/handlers/drift-check';
 import { handler as eventBridgeHandler } from '../../functions/handlers/eventbridge-intake';
 import { handler as expiryTimerHandler } from '../../functions/handlers/expiry-timer';
@@ -11,7 +12,7 @@ import { handler as sqsHandler } from '../../functions/handlers/sqs-intake';
 import { handler as sweeperHandler } from '../../functions/handlers/sweeper';
 import { ensureLeaseTable } from '../lease-table';
 import { type Edge, type EdgeOptions, startEdge } from './edge';
-import { REQUESTS_QUEUE_NAME, type SubscribeOptions } from './intake/queues';
+import { REQUESTS_DLQ_NAME, REQUESTS_QUEUE_NAME, type SubscribeOptions } from './intake/queues';
 import { lambdaContext } from './lambda-context';
 
 export const DEFAULT_RULES_FILE = 'infra/access-rules.yaml';
@@ -77,7 +78,11 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
       ACCESS_RULES_FILE: rulesFile,
       POWERTOOLS_SERVICE_NAME: 'eks-access-broker',
     });
-    edge.queues.createQueue(TIMER_QUEUE_NAME, { visibilityTimeoutSeconds: 30, maxReceiveCount: 5 });
+    edge.queues.createQueue(TIMER_QUEUE_NAME, {
+      visibilityTimeoutSeconds: 30,
+      maxReceiveCount: 5,
+      deadLetterQueueName: `${TIMER_QUEUE_NAME}-dlq`,
+    });
     const dynamodb = new DynamoDBClient({ endpoint: edge.url });
     await ensureLeaseTable(dynamodb, LOCAL_TABLE_NAME);
     dynamodb.destroy();
@@ -106,6 +111,15 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
         lambdaContext('eks-access-broker-expiry-timer'),
       )) as SQSBatchResponse;
     }),
+    // As in AWS, what fails on every delivery ends in a DLQ, and the deadLetter function answers it.
+    ...[REQUESTS_DLQ_NAME, `${TIMER_QUEUE_NAME}-dlq`].map((dlq) =>
+      edge.queues.subscribe(dlq, async (event: SQSEvent) => {
+        return (await deadLetterHandler(
+          event,
+          lambdaContext('eks-access-broker-dead-letter'),
+        )) as SQSBatchResponse;
+      }),
+    ),
     edge.bus.subscribe({ source: [OUTCOME_SOURCE] }, async (event) => {
       options.print?.(describeOutcome(event));
     }),
