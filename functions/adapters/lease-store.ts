@@ -70,12 +70,13 @@ export interface SubjectLock {
   state: SubjectState | undefined;
 }
 
-/** The lock as withLock hands it to its work, which may free it before it ends (see release). */
+/**
+ * The lock as withLock hands it to its work. The work may free it before it ends: with its last write
+ * (saveLease's `unlock`), or alone (release); withLock frees it when the work ends if neither did.
+ */
 export interface HeldLock extends SubjectLock {
-  /**
-   * Frees the lock now, for work that has nothing left to do under it; withLock frees it anyway when the work
-   * ends. Later calls answer what the first one did. False when it had expired and been taken over.
-   */
+  readonly subject: Subject;
+  /** Frees the lock now. Later calls answer what the first did: false when it had been taken over. */
   release(): Promise<boolean>;
 }
 
@@ -233,9 +234,21 @@ export class LeaseStore {
    * Writes `lease` as version `expectedVersion + 1` if the stored one is still `expectedVersion`, with its
    * audit event, in one transaction. Ending a lease also stamps purgeAt on its pointer and audit items.
    * A lost race throws ConcurrentModificationError: read again and redo the work.
+   * `unlock`: the subject's lock, freed in the same transaction (the lease's last write under it), which
+   * spares a request. If the lock turns out to have been taken over meanwhile, the lease is saved without it,
+   * as it would have been with the lock released on its own afterwards.
    */
-  async saveLease(lease: Lease, expectedVersion: number, audit: AuditEvent): Promise<Lease> {
+  async saveLease(
+    lease: Lease,
+    expectedVersion: number,
+    audit: AuditEvent,
+    options: { readonly unlock?: HeldLock } = {},
+  ): Promise<Lease> {
     checkAudit(lease, audit);
+    const unlock = options.unlock instanceof OwnLock && options.unlock.held ? options.unlock : undefined;
+    if (unlock !== undefined && subjectPk(unlock.subject) !== subjectPk(lease)) {
+      throw new PermanentError(`saveLease of ${lease.requestId} was given the lock of another subject`);
+    }
     const saved: Lease = { ...lease, version: expectedVersion + 1 };
     const purgeAt = saved.status === 'ended' ? this.purgeAtOf(saved) : undefined;
     const transactItems: TransactItem[] = [
@@ -250,6 +263,19 @@ export class LeaseStore {
       },
       { Put: { TableName: this.tableName, Item: auditItem(audit, saved, saved.version, purgeAt) } },
     ];
+    const unlockAt = transactItems.length;
+    if (unlock !== undefined) {
+      transactItems.push({
+        Update: {
+          TableName: this.tableName,
+          Key: { pk: subjectPk(unlock.subject), sk: SUBJECT_SK },
+          UpdateExpression: 'REMOVE #lockOwner, #lockUntil',
+          ConditionExpression: '#lockOwner = :owner',
+          ExpressionAttributeNames: { '#lockOwner': 'lockOwner', '#lockUntil': 'lockUntil' },
+          ExpressionAttributeValues: { ':owner': unlock.owner },
+        },
+      });
+    }
     let overflow: ItemKey[] = [];
     if (purgeAt !== undefined) {
       transactItems.push({
@@ -268,9 +294,21 @@ export class LeaseStore {
       }
       overflow = unstamped.slice(room);
     }
-    await this.call('saveLease', () =>
-      this.client.send(new TransactWriteCommand({ TransactItems: transactItems })),
-    );
+    try {
+      await this.call('saveLease', () =>
+        this.client.send(new TransactWriteCommand({ TransactItems: transactItems })),
+      );
+    } catch (error) {
+      const codes = error instanceof ConcurrentModificationError ? cancellationCodes(error.cause) : [];
+      const lockLostOnly =
+        unlock !== undefined &&
+        codes[unlockAt] === 'ConditionalCheckFailed' &&
+        codes.every((code, index) => index === unlockAt || code === 'None');
+      if (!lockLostOnly) throw error;
+      unlock.freedWith(false);
+      return this.saveLease(lease, expectedVersion, audit);
+    }
+    unlock?.freedWith(true);
     if (purgeAt !== undefined && overflow.length > 0) await this.stampOverflow(overflow, purgeAt);
     return saved;
   }
@@ -496,15 +534,12 @@ export class LeaseStore {
           }),
         ),
       );
-      let released: Promise<boolean> | undefined;
-      return {
+      return new OwnLock(
+        () => this.releaseLock(subject, owner),
+        subject,
         owner,
-        state: output?.Attributes === undefined ? undefined : subjectStateFromItem(output.Attributes),
-        release: () => {
-          released ??= this.releaseLock(subject, owner);
-          return released;
-        },
-      };
+        output?.Attributes === undefined ? undefined : subjectStateFromItem(output.Attributes),
+      );
     } catch (error) {
       if (error instanceof ConcurrentModificationError) return undefined;
       throw error;
@@ -968,6 +1003,32 @@ function leaseFromItem(item: Item): Lease {
     fingerprint: readString(item, 'fingerprint'),
     version: readNumber(item, 'version'),
   });
+}
+
+/** A lock this store took: it knows whether it has been freed, by release() or along with a save. */
+class OwnLock implements HeldLock {
+  private freed: Promise<boolean> | undefined;
+
+  constructor(
+    private readonly free: () => Promise<boolean>,
+    readonly subject: Subject,
+    readonly owner: string,
+    public state: SubjectState | undefined,
+  ) {}
+
+  get held(): boolean {
+    return this.freed === undefined;
+  }
+
+  release(): Promise<boolean> {
+    this.freed ??= this.free();
+    return this.freed;
+  }
+
+  /** Freed by a write that did it along with its own change (true), or found taken over (false). */
+  freedWith(outcome: boolean): void {
+    this.freed ??= Promise.resolve(outcome);
+  }
 }
 
 /** The item also exists when only a lock was ever taken: no state means the empty state. */

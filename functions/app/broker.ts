@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { SubjectLock } from '../adapters/lease-store';
+import type { HeldLock, SubjectLock } from '../adapters/lease-store';
 import { PermanentError } from '../core/errors';
 import { activate, end, extend, fingerprintOf, newLease } from '../core/leases';
 import type {
@@ -134,19 +134,15 @@ export class Broker {
         const published = [outcomes.granted(active, effective)];
         if (active.breakGlass) published.push(outcomes.breakGlassGranted(active));
         await this.deps.publisher.publish(published);
-        // The access is in place and the subject's state saved: the lock can go while the lease is saved.
-        // Until then the lease is pending, which keeps its access wanted by any other reconcile.
-        const [saved] = await Promise.all([
-          this.deps.store.saveLease(
-            active,
-            lease.version,
-            auditEvent(this.deps, active, 'granted', 'broker', {
-              effectiveScope: effective,
-              eksChanges: changes,
-            }),
-          ),
-          lock.release(),
-        ]);
+        const saved = await this.deps.store.saveLease(
+          active,
+          lease.version,
+          auditEvent(this.deps, active, 'granted', 'broker', {
+            effectiveScope: effective,
+            eksChanges: changes,
+          }),
+          { unlock: lock },
+        );
         this.deps.metrics.add('AccessGranted');
         if (saved.breakGlass) this.deps.metrics.add('BreakGlassGranted');
         (saved.breakGlass ? this.deps.log.warn : this.deps.log.info).call(this.deps.log, 'access granted', {
@@ -202,7 +198,7 @@ export class Broker {
   private async failGrant(
     lease: Lease,
     error: Error,
-    lock: SubjectLock,
+    lock: HeldLock,
     reads?: SubjectReads,
   ): Promise<HandleResult> {
     const message = error.message;
@@ -226,6 +222,7 @@ export class Broker {
       failed,
       lease.version,
       auditEvent(this.deps, failed, 'failed', 'broker', { error: message }),
+      { unlock: lock },
     );
     this.deps.metrics.add('GrantFailed');
     return { status: 'failed', lease: saved, error: message };

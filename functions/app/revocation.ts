@@ -69,6 +69,7 @@ export async function takeBack(
           reason,
           ...(lease.revokeAttempts ? { failedAttempts: lease.revokeAttempts } : {}),
         }),
+        { unlock: lock },
       );
       deps.metrics.add('AccessRevoked');
       if (reason === 'expired') deps.metrics.add('RevocationLagSeconds', lagSeconds);

@@ -567,6 +567,55 @@ describe('LeaseStore on DynamoDB Local', () => {
       await expect(store.releaseLock(SUBJECT, 'owner-b')).resolves.toBe(true);
     });
 
+    it('frees the lock along with the lease save, or saves alone if the lock was taken over meanwhile', async () => {
+      // Arrange
+      const { store } = await freshStore();
+      const first = aLease({ requestId: 'unlock-1', status: 'pending' });
+      const second = aLease({ requestId: 'unlock-2', status: 'pending' });
+      for (const lease of [first, second]) await store.createLease(lease, anAudit(lease, 'requested', NOW));
+      const before = store.stats.requests;
+
+      // Act
+      const freed = await store.withLock(
+        SUBJECT,
+        'owner-a',
+        () => NOW,
+        async (lock) => {
+          await store.saveLease({ ...first, status: 'active' }, 1, anAudit(first, 'granted', NOW + 1), {
+            unlock: lock,
+          });
+          return store.acquireLock(SUBJECT, 'owner-b', NOW, 30);
+        },
+      );
+      const requests = store.stats.requests - before;
+      // owner-a's lock expires while it works, and owner-c takes it over.
+      const kept = await store.withLock(
+        SUBJECT,
+        'owner-a',
+        () => NOW + 100,
+        async (lock) => {
+          await store.acquireLock(SUBJECT, 'owner-c', NOW + 200, 30);
+          const saved = await store.saveLease(
+            { ...second, status: 'active' },
+            1,
+            anAudit(second, 'granted', NOW + 201),
+            {
+              unlock: lock,
+            },
+          );
+          return { saved, heldByC: !(await store.acquireLock(SUBJECT, 'owner-d', NOW + 201, 30)) };
+        },
+        { ttlSeconds: 30 },
+      );
+
+      // Assert: lock, save with unlock, owner-b's lock; nothing left for withLock to free.
+      expect(freed).toBe(true);
+      expect(requests).toBe(3);
+      expect(kept.saved.version).toBe(2);
+      expect(kept.heldByC).toBe(true);
+      await expect(store.getLease('unlock-2')).resolves.toMatchObject({ status: 'active', version: 2 });
+    });
+
     it('loads leases and subject state in bulk in the items the store writes itself', async () => {
       // Arrange
       const { store, tableName } = await freshStore();

@@ -4,8 +4,12 @@
  * Prints one table and writes it as JSON to test/bench/results/<timestamp>.json and latest.json. The numbers
  * that carry a bar are counts and ratios measured in the same run, so they do not depend on the machine.
  *
- *   npm run bench                      # everything
+ *   npm run bench                      # everything, in about 6 minutes
  *   npm run bench -- --only 1,2        # some benchmarks (numbers as in the issue)
+ *   BENCH_EKS_RATE=20 npm run bench    # the EKS rate limit R of benchmarks 3 and 4 (default 40 calls/s;
+ *                                      # 20 makes benchmark 3 take about 5 minutes instead of 2.5)
+ *
+ * Needs Java 17+ (DynamoDB Local) and, for benchmark 4, the aws CLI on PATH (skipped without it).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';

@@ -96,7 +96,7 @@ export async function sweepScaling(ctx: BenchContext): Promise<void> {
     row(
       ctx.rows,
       BENCH,
-      `${label}: revocation DynamoDB requests / lease`,
+      `${label}: DynamoDB requests / lease revoked, besides the due query`,
       round(m.dynamoDbRequests / m.revoked),
     );
     row(ctx.rows, BENCH, `${label}: whole sweep time (s, this machine)`, round(m.sweepMs / 1000, 1));
