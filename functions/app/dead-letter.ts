@@ -8,7 +8,7 @@ import { evaluateGrant } from '../core/rules';
 import { coversScope } from '../core/scope';
 import { Broker, extensionKey } from './broker';
 import { type AppDeps, auditEvent, nowSeconds } from './deps';
-import { reconcileSubject } from './reconcile-subject';
+import { reconcileSubject, startReads } from './reconcile-subject';
 
 export type DeadLetterResult =
   /**
@@ -105,12 +105,14 @@ async function abandonGrant(
       if (!lease) throw new Error(`Lease ${request.requestId} vanished while it was being abandoned`);
       if (lease.status !== 'pending') return { status: 'settled', lease };
       const now = nowSeconds(deps);
-      const actual = await deps.eks.readActual(lease);
+      // One read of EKS serves both the question below and the rollback's plan.
+      const reads = startReads(deps, lease);
+      const actual = await reads.actual;
       const held = actual?.associations.find((a) => a.policyArn === lease.policyArn)?.accessScope;
       const mayHaveBeenAnnounced =
         lease.expiresAt <= now || (actual?.entryType === 'STANDARD' && coversScope(held, lease.accessScope));
       try {
-        await reconcileSubject(deps, lease, now, lock, { excluding: lease.requestId });
+        await reconcileSubject(deps, lease, now, lock, { excluding: lease.requestId, reads });
       } catch (rollback) {
         // Nothing the broker may change (a node entry): the subject holds nothing of this lease.
         if (!(rollback instanceof PermanentError)) throw rollback;
