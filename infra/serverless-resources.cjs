@@ -2,7 +2,9 @@
  * serverless.yml's `resources: ${file(./infra/serverless-resources.cjs)}`. osls loads JavaScript variable files
  * with require(), and package.json makes .js files ES modules, hence .cjs; the stack itself is TypeScript
  * (infra/stack/), imported through tsx so that it shares the lease table definition and the access rules
- * parser with the functions instead of copying them.
+ * validator with the functions instead of copying them. Resolving it also writes the compiled access rules
+ * (custom.compiledAccessRulesFile) that package.patterns puts in every zip: variables are resolved before
+ * any function is packaged.
  */
 const path = require('node:path');
 
@@ -24,6 +26,7 @@ module.exports = async ({ resolveVariable, resolveConfigurationProperty }) => {
     service: await resolveVariable('self:service'),
     stage: await resolveVariable('sls:stage'),
     accessRulesFile: await resolveVariable('param:accessRulesFile'),
+    compiledAccessRulesFile: await resolveVariable('self:custom.compiledAccessRulesFile'),
     eventBusName: await resolveVariable('param:eventBusName'),
     alarmTopicArn: await resolveVariable('param:alarmTopicArn'),
     timeoutSeconds: {

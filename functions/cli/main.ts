@@ -6,7 +6,7 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { LeaseStore, leaseDocumentClient } from '../adapters/lease-store';
 import { OutcomePublisher } from '../adapters/outcome-publisher';
 import { forgetLease } from '../app/forget';
-import { loadRulesFile } from '../config/access-rules-file';
+import { readRulesYaml } from '../config/access-rules-yaml';
 import { DETAIL_TYPES, parseRequest } from '../core/contract';
 import type { Lease } from '../core/model';
 import { describeOutcomeDetail, OUTCOME_SOURCE } from '../core/outcomes';
@@ -343,7 +343,7 @@ class Cli {
   }
 
   private rules() {
-    return loadRulesFile(this.values.rules ?? 'infra/access-rules.yaml');
+    return readRulesYaml(this.values.rules ?? 'infra/access-rules.yaml');
   }
 
   private store(): LeaseStore {

@@ -1,10 +1,12 @@
 /**
- * Reads the access rules file from disk. Kept out of functions/core so the core stays free of I/O: the core
- * parses text (loadRules), this file only finds and reads it, and names the path when it cannot.
+ * Reads the access rules at cold start: the JSON document compiled from the YAML rules file at package time
+ * (access-rules-yaml.ts), so no YAML parser ships in the bundle. Kept out of functions/core so the core stays
+ * free of I/O: the core validates the document (validateRules), this file only finds, reads and parses it,
+ * and names the path when it cannot.
  */
 import { readFileSync } from 'node:fs';
 import { ConfigurationError } from '../core/errors';
-import { type AccessRules, loadRules } from '../core/rules';
+import { type AccessRules, rulesError, validateRules } from '../core/rules';
 
 export function loadRulesFile(path: string): AccessRules {
   let text: string;
@@ -14,5 +16,15 @@ export function loadRulesFile(path: string): AccessRules {
     const detail = error instanceof Error ? error.message : String(error);
     throw new ConfigurationError(`cannot read access rules file ${path}: ${detail}`, { cause: error });
   }
-  return loadRules(text, path);
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    const hint = /\.ya?ml$/i.test(path)
+      ? ' (the functions read the JSON compiled from the YAML rules file: `npm run package` writes it)'
+      : '';
+    throw rulesError(path, [`not a JSON document${hint}: ${detail}`]);
+  }
+  return validateRules(document, path);
 }

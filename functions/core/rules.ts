@@ -1,9 +1,14 @@
 /**
  * Access rules (guardrails), deny by default: who may get which access policy, on which cluster, in which
- * namespaces, for how long. The file is reviewed like code and loaded at cold start; any problem in it stops
- * the cold start with every problem listed, because a half-understood rule file is a security hole.
+ * namespaces, for how long. The file is reviewed like code, validated when the stack is packaged and again at
+ * every cold start; any problem in it stops both with every problem listed, because a half-understood rule
+ * file is a security hole.
  *
- * Format (YAML), see infra/access-rules.yaml for a commented example:
+ * People write the file in YAML (functions/config/access-rules-yaml.ts reads it); the functions receive the
+ * same document as JSON, compiled at package time, so no YAML parser ships in a Lambda bundle. This module
+ * validates the document, whatever text it came from, and answers requests against it.
+ *
+ * Format (shown in YAML), see infra/access-rules.yaml for a commented example:
  *
  *   version: 1                          # required, the only version
  *   sources:                            # EventBridge sources the broker accepts requests from (1+)
@@ -30,7 +35,6 @@
  *
  * A rule must grant something: clusterScope true, or namespaces. Unknown keys anywhere are errors.
  */
-import { parseDocument } from 'yaml';
 // A namespace import, not `{ z }`: esbuild then keeps only what is used (with `{ z }` every locale of zod
 // comes along, ~350 KiB of each function's bundle).
 import * as z from 'zod';
@@ -209,23 +213,15 @@ const RootSchema = z.strictObject({
 });
 
 /**
- * Parses and validates a rules file. Throws ConfigurationError listing every problem with its path
- * (`rules[2].policies[0]: unknown access policy ...`). The result is deeply frozen.
+ * Validates a rules document (the file's content as plain data: mappings, lists, strings, numbers). Throws
+ * ConfigurationError listing every problem with its path (`rules[2].policies[0]: unknown access policy ...`);
+ * `origin` names the file in that message. The result is deeply frozen.
  */
-export function loadRules(yamlText: string, origin: string): AccessRules {
-  const document = parseDocument(yamlText, { prettyErrors: true, uniqueKeys: true });
-  const syntax = [...document.errors, ...document.warnings].map((error) => firstLine(error.message));
-  if (syntax.length > 0) throw configurationError(origin, syntax);
-  let raw: unknown;
-  try {
-    raw = document.toJS({ maxAliasCount: 100 });
-  } catch (error) {
-    throw configurationError(origin, [error instanceof Error ? firstLine(error.message) : String(error)]);
-  }
+export function validateRules(document: unknown, origin: string): AccessRules {
   const problems: FieldProblem[] = [];
-  const rules = validate(raw, problems);
+  const rules = validate(document, problems);
   if (!rules || problems.length > 0) {
-    throw configurationError(
+    throw rulesError(
       origin,
       problems.map((problem) => `${problem.field || '(file)'}: ${problem.message}`),
     );
@@ -627,15 +623,12 @@ function humanDuration(seconds: number): string {
   return parts.filter(Boolean).join(' ');
 }
 
-function configurationError(origin: string, problems: readonly string[]): ConfigurationError {
+/** The error that stops packaging or a cold start: the file, then each problem on a line of its own. */
+export function rulesError(origin: string, problems: readonly string[]): ConfigurationError {
   const noun = problems.length === 1 ? 'problem' : 'problems';
   return new ConfigurationError(
     `invalid access rules in ${origin} (${problems.length} ${noun}):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
   );
-}
-
-function firstLine(message: string): string {
-  return message.split('\n')[0]?.replace(/:$/, '') ?? message;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -1,6 +1,9 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { EventBridgeEvent, ScheduledEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { loadRulesFile } from '../../functions/config/access-rules-file';
+import { compileRules } from '../../functions/config/access-rules-yaml';
 import { DETAIL_TYPES } from '../../functions/core/contract';
 import { describeOutcomeDetail, OUTCOME_SOURCE } from '../../functions/core/outcomes';
 import type { AccessRules } from '../../functions/core/rules';
@@ -50,21 +53,32 @@ export interface LocalBroker {
  */
 export async function startLocalBroker(options: LocalBrokerOptions = {}): Promise<LocalBroker> {
   const rulesFile = options.rulesFile ?? DEFAULT_RULES_FILE;
-  const rules = loadRulesFile(rulesFile);
-  const edge = await startEdge({
-    ...options,
-    eks: {
-      ...options.eks,
-      clusters:
-        options.eks?.clusters ??
-        rules.clusters.map((c) => ({
-          name: c.name,
-          region: c.region,
-          accountId: c.accountId,
-          authenticationMode: 'API_AND_CONFIG_MAP' as const,
-        })),
-    },
-  });
+  // As packaging does: the functions read the rules compiled to JSON, never the YAML.
+  const compiledDir = mkdtempSync(join(tmpdir(), 'eks-access-broker-rules-'));
+  const removeCompiled = () => rmSync(compiledDir, { recursive: true, force: true });
+  const compiledRulesFile = join(compiledDir, 'access-rules.json');
+  let rules: AccessRules;
+  let edge: Edge;
+  try {
+    rules = compileRules(rulesFile, compiledRulesFile);
+    edge = await startEdge({
+      ...options,
+      eks: {
+        ...options.eks,
+        clusters:
+          options.eks?.clusters ??
+          rules.clusters.map((c) => ({
+            name: c.name,
+            region: c.region,
+            accountId: c.accountId,
+            authenticationMode: 'API_AND_CONFIG_MAP' as const,
+          })),
+      },
+    });
+  } catch (error) {
+    removeCompiled();
+    throw error;
+  }
   try {
     Object.assign(process.env, {
       AWS_ENDPOINT_URL: edge.url,
@@ -75,7 +89,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
       LEASE_TABLE_NAME: LOCAL_TABLE_NAME,
       TIMER_QUEUE_URL: `${edge.url}/${edge.accountId}/${TIMER_QUEUE_NAME}`,
       EVENT_BUS_NAME: LOCAL_EVENT_BUS,
-      ACCESS_RULES_FILE: rulesFile,
+      ACCESS_RULES_FILE: compiledRulesFile,
       POWERTOOLS_SERVICE_NAME: 'eks-access-broker',
     });
     edge.queues.createQueue(TIMER_QUEUE_NAME, {
@@ -88,6 +102,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
     dynamodb.destroy();
   } catch (error) {
     await edge.close();
+    removeCompiled();
     throw error;
   }
 
@@ -165,6 +180,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
       ]);
       for (const stop of unsubscribe) stop();
       await edge.close();
+      removeCompiled();
     },
   };
 }

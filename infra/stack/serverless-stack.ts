@@ -1,10 +1,12 @@
 /**
  * Entry point of infra/serverless-resources.cjs: turns what serverless.yml says (service, stage, params,
- * function timeouts) into the `resources:` fragment. The access rules are read and validated here by the same
- * code the functions run at cold start, so a rules file that would stop the broker also stops packaging.
+ * function timeouts) into the `resources:` fragment. The access rules are read here, once per package: validated
+ * by the same code the functions run at cold start (a rules file that would stop the broker stops packaging),
+ * compiled to the JSON every function ships, and turned into each role's EKS permissions, so the rules a
+ * function enforces and the permissions it holds come from one reading of one file.
  */
 import { resolve } from 'node:path';
-import { loadRulesFile } from '../../functions/config/access-rules-file';
+import { compileRules } from '../../functions/config/access-rules-yaml';
 import type { StackFragment } from './cloudformation';
 import { buildStack, type StackOptions } from './resources';
 
@@ -12,7 +14,10 @@ export interface ServerlessSettings {
   readonly serviceDir: string;
   readonly service: string;
   readonly stage: string;
+  /** The YAML rules file (param accessRulesFile). */
   readonly accessRulesFile: string;
+  /** Where the JSON the functions load is written (custom.compiledAccessRulesFile; in every zip). */
+  readonly compiledAccessRulesFile: string;
   readonly eventBusName: string;
   /** Empty: the stack creates its own topic. */
   readonly alarmTopicArn: string;
@@ -33,7 +38,10 @@ export function serverlessResources(settings: ServerlessSettings): StackFragment
       `param alarmTopicArn must be empty or an SNS topic ARN, got ${JSON.stringify(settings.alarmTopicArn)}`,
     );
   }
-  const rules = loadRulesFile(resolve(settings.serviceDir, settings.accessRulesFile));
+  const rules = compileRules(
+    resolve(settings.serviceDir, settings.accessRulesFile),
+    resolve(settings.serviceDir, settings.compiledAccessRulesFile),
+  );
   return buildStack({
     service: settings.service,
     stage: settings.stage,

@@ -100,6 +100,9 @@ describe('npx eks-access-broker against the local broker', () => {
         .slice(2)
         .map((line) => line.split(/\s{2,}/)[1]),
     ).toEqual(['requested', 'granted', 'extended', 'revoking', 'revoked']);
+    // The subject's own history names the lease that ended it.
+    expect(subjectHistory).toContain(requestId);
+    expect(subjectHistory).toMatch(/revoked/);
   });
 
   it('sends a break-glass grant with cluster admin by default, and reports a rule refusal', async () => {

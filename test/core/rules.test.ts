@@ -1,7 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadRulesFile } from '../../functions/config/access-rules-file';
+import { compileRules, loadRulesYaml, readRulesYaml } from '../../functions/config/access-rules-yaml';
 import { parseRequest } from '../../functions/core/contract';
 import { ConfigurationError } from '../../functions/core/errors';
 import type { GrantRequest, Rejection } from '../../functions/core/model';
@@ -12,12 +15,12 @@ import {
   evaluateGrant,
   evaluateSource,
   globMatch,
-  loadRules,
   namespaceCovered,
+  validateRules,
 } from '../../functions/core/rules';
 
 const RULES_PATH = fileURLToPath(new URL('../../infra/access-rules.yaml', import.meta.url));
-const shipped = loadRulesFile(RULES_PATH);
+const shipped = readRulesYaml(RULES_PATH);
 
 const ACCOUNT = '111122223333';
 const role = (name: string) => `arn:aws:iam::${ACCOUNT}:role/${name}`;
@@ -56,7 +59,7 @@ function denied(decision: Decision): Rejection {
 /** The problems a ConfigurationError lists, one per line. */
 function problemsOf(yamlText: string): string[] {
   try {
-    loadRules(yamlText, 'test.yaml');
+    loadRulesYaml(yamlText, 'test.yaml');
   } catch (error) {
     if (!(error instanceof ConfigurationError)) throw error;
     return error.message
@@ -64,7 +67,7 @@ function problemsOf(yamlText: string): string[] {
       .slice(1)
       .map((line) => line.replace(/^ {2}- /, ''));
   }
-  throw new Error('expected loadRules to throw a ConfigurationError');
+  throw new Error('expected loadRulesYaml to throw a ConfigurationError');
 }
 
 const VALID = `
@@ -262,7 +265,7 @@ describe('source and cluster', () => {
 
   it('refuses ARNs of another partition than the cluster region', () => {
     // Arrange
-    const rules = loadRules(
+    const rules = loadRulesYaml(
       VALID.replace('region: us-east-1', 'region: cn-north-1').replace(
         "'arn:aws:iam::111122223333:role/*'",
         "'arn:aws-cn:iam::111122223333:role/*'",
@@ -299,7 +302,7 @@ describe('source and cluster', () => {
 describe('rule matching', () => {
   it('takes the first rule in file order that allows the request', () => {
     // Arrange
-    const rules = loadRules(
+    const rules = loadRulesYaml(
       withRules(`
   - id: first
     clusters: [demo]
@@ -331,7 +334,7 @@ describe('rule matching', () => {
 
   it('explains the closest miss: a scope refusal says what the rule offers', () => {
     // Arrange
-    const rules = loadRules(
+    const rules = loadRulesYaml(
       withRules(`
   - id: teams
     clusters: [demo]
@@ -362,7 +365,7 @@ describe('rule matching', () => {
 
   it('matches principal globs across path segments', () => {
     // Arrange
-    const rules = loadRules(
+    const rules = loadRulesYaml(
       withRules(`
   - id: sso
     clusters: [demo]
@@ -409,7 +412,7 @@ describe('namespace coverage', () => {
 
   it('needs every requested namespace covered', () => {
     // Arrange
-    const rules = loadRules(
+    const rules = loadRulesYaml(
       withRules(`
   - id: teams
     clusters: [demo]
@@ -446,10 +449,10 @@ describe('namespace coverage', () => {
   });
 });
 
-describe('loadRules', () => {
+describe('loadRulesYaml', () => {
   it('loads a minimal valid file with defaults', () => {
     // Act
-    const rules: AccessRules = loadRules(VALID, 'valid.yaml');
+    const rules: AccessRules = loadRulesYaml(VALID, 'valid.yaml');
 
     // Assert
     expect(rules.rules).toEqual([
@@ -469,7 +472,7 @@ describe('loadRules', () => {
 
   it('accepts a file without rules, which denies everything', () => {
     // Act
-    const rules = loadRules(`${VALID.slice(0, VALID.indexOf('rules:'))}rules: []\n`, 'empty.yaml');
+    const rules = loadRulesYaml(`${VALID.slice(0, VALID.indexOf('rules:'))}rules: []\n`, 'empty.yaml');
 
     // Assert
     expect(denied(evaluateGrant(rules, grant())).code).toBe('NOT_ALLOWED');
@@ -679,7 +682,7 @@ rules:
     ['an unknown YAML tag', `${VALID}extra: !!js/function 'x'\n`, /Unresolved tag/],
   ])('refuses %s with a ConfigurationError naming the origin', (_label, yamlText, message) => {
     // Act
-    const load = () => loadRules(yamlText, 'test.yaml');
+    const load = () => loadRulesYaml(yamlText, 'test.yaml');
 
     // Assert
     expect(load).toThrow(ConfigurationError);
@@ -704,4 +707,92 @@ rules:
     expect(problems).toEqual(['__proto__: unknown field']);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
+});
+
+describe('the compiled rules the functions load', () => {
+  let dir = '';
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'eks-access-broker-rules-test-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('compiles the YAML file to JSON that loads as the same rules', () => {
+    // Arrange
+    const target = join(dir, 'nested', 'access-rules.json');
+
+    // Act
+    const compiled = compileRules(RULES_PATH, target);
+    const loaded = loadRulesFile(target);
+
+    // Assert
+    const { origin: _a, ...fromYaml } = shipped;
+    const { origin: _b, ...fromCompile } = compiled;
+    const { origin: loadedOrigin, ...fromJson } = loaded;
+    expect(fromCompile).toEqual(fromYaml);
+    expect(fromJson).toEqual(fromYaml);
+    expect(loadedOrigin).toBe(target);
+    expect(Object.isFrozen(loaded.rules[0])).toBe(true);
+  });
+
+  it('refuses an invalid rules file at compile time and writes nothing', () => {
+    // Arrange
+    const source = join(dir, 'bad.yaml');
+    writeFileSync(source, VALID.replace('AmazonEKSViewPolicy', 'AmazonEKSNoSuchPolicy'));
+    const target = join(dir, 'access-rules.json');
+
+    // Act
+    const compile = () => compileRules(source, target);
+
+    // Assert
+    expect(compile).toThrow(ConfigurationError);
+    expect(compile).toThrow(/rules\[0\]\.policies\[0\]: unknown access policy/);
+    expect(existsSync(target)).toBe(false);
+  });
+
+  it('validates a JSON document at load time as strictly as the YAML', () => {
+    // Arrange
+    const file = join(dir, 'access-rules.json');
+    const document = JSON.parse(JSON.stringify(readRulesDocument()));
+    document.rules[0].maxDurationSeconds = 0;
+    document.surprise = true;
+    writeFileSync(file, JSON.stringify(document));
+
+    // Act
+    const load = () => loadRulesFile(file);
+
+    // Assert
+    expect(load).toThrow(ConfigurationError);
+    expect(load).toThrow(`invalid access rules in ${file} (2 problems)`);
+    expect(load).toThrow(/surprise: unknown field/);
+    expect(load).toThrow(/rules\[0\]\.maxDurationSeconds/);
+  });
+
+  it('says the functions need the compiled JSON when pointed at the YAML file', () => {
+    // Act
+    const load = () => loadRulesFile(RULES_PATH);
+
+    // Assert
+    expect(load).toThrow(ConfigurationError);
+    expect(load).toThrow(
+      /not a JSON document \(the functions read the JSON compiled from the YAML rules file/,
+    );
+  });
+
+  it('validates plain data whatever text it came from', () => {
+    // Act
+    const rules = validateRules(readRulesDocument(), 'memory');
+
+    // Assert
+    expect(rules.origin).toBe('memory');
+    expect(rules.rules.map((rule) => rule.id)).toEqual(shipped.rules.map((rule) => rule.id));
+  });
+
+  /** The shipped rules file as plain data, compiled the way packaging compiles it. */
+  function readRulesDocument(): { rules: Record<string, unknown>[] } & Record<string, unknown> {
+    const target = join(dir, 'document.json');
+    compileRules(RULES_PATH, target);
+    return JSON.parse(readFileSync(target, 'utf8'));
+  }
 });

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { loadRules } from '../../functions/core/rules';
+import { loadRulesYaml } from '../../functions/config/access-rules-yaml';
 import type { PolicyStatement } from '../../infra/stack/cloudformation';
 import { eksStatements, grantableAccess } from '../../infra/stack/eks-permissions';
 import { buildStack } from '../../infra/stack/resources';
 import { asArray, iamProblems, iamStatements, type Template } from './template-audit';
 
 /** Two clusters managed directly (one in China, its own partition) and one in another account. */
-const RULES = loadRules(
+const RULES = loadRulesYaml(
   `
 version: 1
 sources: [com.example.ticketing]

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { EKSClient } from '@aws-sdk/client-eks';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -5,6 +8,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { compileRules } from '../../functions/config/access-rules-yaml';
 import { handleEnvelope } from '../../functions/handlers/intake';
 import { createRuntime, type Runtime } from '../../functions/runtime';
 import { type BadCase, badCaseArb, fieldMatches } from '../support/malformed';
@@ -25,13 +29,17 @@ const eks = mockClient(EKSClient);
 const events = mockClient(EventBridgeClient);
 const sqs = mockClient(SQSClient);
 let runtime: Runtime;
+let rulesDir = '';
 
 beforeAll(() => {
   process.env.AWS_REGION ??= 'us-east-1';
+  rulesDir = mkdtempSync(join(tmpdir(), 'eks-access-broker-bad-input-'));
+  const accessRulesFile = join(rulesDir, 'access-rules.json');
+  compileRules('infra/access-rules.yaml', accessRulesFile);
   runtime = createRuntime({
     leaseTableName: 'leases',
     eventBusName: 'default',
-    accessRulesFile: 'infra/access-rules.yaml',
+    accessRulesFile,
     timerQueueUrl: 'https://sqs.us-east-1.amazonaws.com/111122223333/timers',
     lockWaitMs: 0,
   });
@@ -49,6 +57,7 @@ beforeEach(() => {
 });
 
 afterAll(() => {
+  rmSync(rulesDir, { recursive: true, force: true });
   dynamodb.restore();
   eks.restore();
   events.restore();

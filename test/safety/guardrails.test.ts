@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadRulesYaml } from '../../functions/config/access-rules-yaml';
 import { parseRequest } from '../../functions/core/contract';
 import type { AccessScope, GrantRequest } from '../../functions/core/model';
-import { type AccessRules, evaluateGrant, loadRules } from '../../functions/core/rules';
+import { type AccessRules, evaluateGrant } from '../../functions/core/rules';
 import { coversScope, unionScope } from '../../functions/core/scope';
 import { handleEnvelope } from '../../functions/handlers/intake';
 import {
@@ -20,7 +21,7 @@ import { type SafetyWorld, startSafetyWorld } from '../support/safety-world';
 
 /**
  * Guardrails: no request obtains a policy, namespace, cluster, duration or principal its rules do not allow,
- * whatever the combination. Property: over generated rules files (loaded with loadRules) and generated
+ * whatever the combination. Property: over generated rules files (loaded with loadRulesYaml) and generated
  * requests, whenever evaluateGrant allows, an independent oracle (rules-oracle.ts) confirms that the rule it
  * names really covers the request. End to end: a few hundred requests through the broker on the local stack
  * with a generated rules file, then every lease and every association EKS holds is checked the same way,
@@ -47,11 +48,11 @@ describe('guardrails, property over generated rules and requests', () => {
         rulesYamlArb.chain((yaml) =>
           fc.tuple(
             fc.constant(yaml),
-            fc.array(requestsFor(loadRules(yaml, 'generated')), { minLength: 15, maxLength: 15 }),
+            fc.array(requestsFor(loadRulesYaml(yaml, 'generated')), { minLength: 15, maxLength: 15 }),
           ),
         ),
         ([yaml, details]) => {
-          const rules = loadRules(yaml, 'generated');
+          const rules = loadRulesYaml(yaml, 'generated');
           details.forEach((detail, i) => {
             const request = parseGrant(detail, `G-${i}`);
             if (!request) return;
@@ -91,7 +92,7 @@ describe('guardrails end to end', () => {
     // The generated file (of a few) under which the most sample requests are allowed: a strict test needs grants.
     const candidates = fc.sample(rulesYamlArb, { numRuns: 40, seed: SEED });
     const score = (yaml: string) => {
-      const loaded = loadRules(yaml, 'candidate');
+      const loaded = loadRulesYaml(yaml, 'candidate');
       const probes = fc.sample(requestsFor(loaded), { numRuns: 100, seed: SEED + 1 });
       return probes.filter((d) => {
         const request = parseGrant(d, 'probe');
@@ -102,7 +103,7 @@ describe('guardrails end to end', () => {
     folder = mkdtempSync(join(tmpdir(), 'guardrails-'));
     const file = join(folder, 'access-rules.yaml');
     writeFileSync(file, best);
-    rules = loadRules(best, file);
+    rules = loadRulesYaml(best, file);
     world = await startSafetyWorld({ rulesFile: file, lockWaitMs: 500 });
   });
 
