@@ -81,7 +81,8 @@ export interface HeldLock extends SubjectLock {
 }
 
 export type CreateLeaseResult =
-  | { readonly created: true }
+  /** `lock`: the subject's lock, when it was asked for and free; taken in the same transaction. */
+  | { readonly created: true; readonly lock?: HeldLock }
   | { readonly created: false; readonly existing: Lease | undefined; readonly fingerprint: string };
 
 /** Counters for benchmarks and tests: the sweeper's reads must grow with the due leases, not the table. */
@@ -164,8 +165,17 @@ export class LeaseStore {
    * Records a new lease, its request pointer (the idempotency key) and its first audit event, all or none.
    * When the requestId is taken, returns what is there so the caller can tell a replay (same fingerprint)
    * from a conflicting reuse of the id.
+   * `lock`: also take the subject's lock in the same transaction, sparing a fresh grant the round trip of
+   * taking it after (the lock comes without the subject's state, which the holder reads when it needs it).
+   * A lock held by another invocation does not stop the lease: it is then created alone, without the lock.
    */
-  async createLease(lease: Lease, audit: AuditEvent): Promise<CreateLeaseResult> {
+  async createLease(
+    lease: Lease,
+    audit: AuditEvent,
+    options: {
+      readonly lock?: { readonly owner: string; readonly now: number; readonly ttlSeconds?: number };
+    } = {},
+  ): Promise<CreateLeaseResult> {
     checkAudit(lease, audit);
     const purgeAt = lease.status === 'ended' ? this.purgeAtOf(lease) : undefined;
     const transactItems: TransactItem[] = [
@@ -185,6 +195,38 @@ export class LeaseStore {
       },
       { Put: { TableName: this.tableName, Item: auditItem(audit, lease, lease.version, purgeAt) } },
     ];
+    const lock = options.lock;
+    if (lock !== undefined) {
+      const ttlSeconds = lock.ttlSeconds ?? DEFAULT_LOCK_TTL_SECONDS;
+      try {
+        await this.call('createLease', () =>
+          this.client.send(
+            new TransactWriteCommand({
+              TransactItems: [
+                ...transactItems,
+                {
+                  Update: {
+                    TableName: this.tableName,
+                    ...lockUpdate(lease, lock.owner, lock.now, ttlSeconds),
+                  },
+                },
+              ],
+            }),
+          ),
+        );
+        return {
+          created: true,
+          lock: new OwnLock(() => this.releaseLock(lease, lock.owner), lease, lock.owner, undefined),
+        };
+      } catch (error) {
+        if (!(error instanceof ConcurrentModificationError)) throw error;
+        const [pointer, item] = cancellationCodes(error.cause);
+        if (pointer === 'ConditionalCheckFailed' || item === 'ConditionalCheckFailed') {
+          return this.takenOrThrow(lease, error);
+        }
+        // Only the lock was refused (or DynamoDB did not say which): the lease alone, as without `lock`.
+      }
+    }
     try {
       await this.call('createLease', () =>
         this.client.send(new TransactWriteCommand({ TransactItems: transactItems })),
@@ -192,10 +234,14 @@ export class LeaseStore {
       return { created: true };
     } catch (error) {
       if (!(error instanceof ConcurrentModificationError)) throw error;
-      const taken = await this.takenBy(lease);
-      if (taken === undefined) throw error;
-      return { created: false, ...taken };
+      return this.takenOrThrow(lease, error);
     }
+  }
+
+  private async takenOrThrow(lease: Lease, error: ConcurrentModificationError): Promise<CreateLeaseResult> {
+    const taken = await this.takenBy(lease);
+    if (taken === undefined) throw error;
+    return { created: false, ...taken };
   }
 
   /** The lease of grant `requestId`, read strongly consistent through its pointer. */
@@ -510,26 +556,7 @@ export class LeaseStore {
         this.client.send(
           new UpdateCommand({
             TableName: this.tableName,
-            Key: { pk: subjectPk(subject), sk: SUBJECT_SK },
-            UpdateExpression:
-              'SET #lockOwner = :owner, #lockUntil = :until, #kind = :kind, #clusterName = :clusterName, #principalArn = :principalArn',
-            ConditionExpression:
-              'attribute_not_exists(#lockOwner) OR #lockUntil <= :now OR #lockOwner = :owner',
-            ExpressionAttributeNames: {
-              '#lockOwner': 'lockOwner',
-              '#lockUntil': 'lockUntil',
-              '#kind': 'kind',
-              '#clusterName': 'clusterName',
-              '#principalArn': 'principalArn',
-            },
-            ExpressionAttributeValues: {
-              ':owner': owner,
-              ':until': now + ttlSeconds,
-              ':now': now,
-              ':kind': 'subject',
-              ':clusterName': subject.clusterName,
-              ':principalArn': subject.principalArn,
-            },
+            ...lockUpdate(subject, owner, now, ttlSeconds),
             ReturnValues: 'ALL_NEW',
           }),
         ),
@@ -573,17 +600,24 @@ export class LeaseStore {
    * throws SubjectBusyError (retryable: the message comes back later). The lock is released however `fn`
    * ends. `now` is the clock for lock expiry (epoch seconds); the wait is measured in real time. `fn` gets
    * the lock with the subject's state read as it was taken.
+   * `held`: the lock, already taken by `owner` (createLease's `lock`); `fn` then runs at once.
    */
   async withLock<T>(
     subject: Subject,
     owner: string,
     now: () => number,
     fn: (lock: HeldLock) => Promise<T>,
-    options: { readonly ttlSeconds?: number; readonly waitMs?: number } = {},
+    options: { readonly ttlSeconds?: number; readonly waitMs?: number; readonly held?: HeldLock } = {},
   ): Promise<T> {
     const ttlSeconds = options.ttlSeconds ?? DEFAULT_LOCK_TTL_SECONDS;
     const deadline = Date.now() + (options.waitMs ?? DEFAULT_LOCK_WAIT_MS);
-    let lock = await this.takeLock(subject, owner, now(), ttlSeconds);
+    if (
+      options.held !== undefined &&
+      (options.held.owner !== owner || !sameSubject(options.held.subject, subject))
+    ) {
+      throw new Error(`withLock: the lock handed in is not ${owner}'s on ${describeSubject(subject)}`);
+    }
+    let lock = options.held ?? (await this.takeLock(subject, owner, now(), ttlSeconds));
     for (let attempt = 0; lock === undefined; attempt++) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
@@ -1006,6 +1040,38 @@ function leaseFromItem(item: Item): Lease {
 }
 
 /** A lock this store took: it knows whether it has been freed, by release() or along with a save. */
+/**
+ * Takes the subject's lock (its item, created if need be): free, expired, or already `owner`'s. One update,
+ * sent alone (takeLock) or inside createLease's transaction.
+ */
+function lockUpdate(subject: Subject, owner: string, now: number, ttlSeconds: number) {
+  return {
+    Key: { pk: subjectPk(subject), sk: SUBJECT_SK },
+    UpdateExpression:
+      'SET #lockOwner = :owner, #lockUntil = :until, #kind = :kind, #clusterName = :clusterName, #principalArn = :principalArn',
+    ConditionExpression: 'attribute_not_exists(#lockOwner) OR #lockUntil <= :now OR #lockOwner = :owner',
+    ExpressionAttributeNames: {
+      '#lockOwner': 'lockOwner',
+      '#lockUntil': 'lockUntil',
+      '#kind': 'kind',
+      '#clusterName': 'clusterName',
+      '#principalArn': 'principalArn',
+    },
+    ExpressionAttributeValues: {
+      ':owner': owner,
+      ':until': now + ttlSeconds,
+      ':now': now,
+      ':kind': 'subject',
+      ':clusterName': subject.clusterName,
+      ':principalArn': subject.principalArn,
+    },
+  };
+}
+
+function sameSubject(a: Subject, b: Subject): boolean {
+  return a.clusterName === b.clusterName && a.principalArn === b.principalArn;
+}
+
 class OwnLock implements HeldLock {
   private freed: Promise<boolean> | undefined;
 

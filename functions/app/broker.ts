@@ -69,9 +69,12 @@ export class Broker {
       { ruleId: decision.rule.id, maxDurationSeconds: decision.maxDurationSeconds },
       nowSeconds(this.deps),
     );
+    // A fresh grant needs the subject's lock next: it is taken with the lease, in one transaction.
+    const owner = randomUUID();
     const created = await this.deps.store.createLease(
       lease,
       auditEvent(this.deps, lease, 'requested', request.requestedBy, { reason: request.reason }),
+      { lock: { owner, now: nowSeconds(this.deps) } },
     );
     if (!created.created) {
       if (created.fingerprint !== fingerprintOf(request)) {
@@ -100,14 +103,22 @@ export class Broker {
         reason: request.reason,
       });
     }
-    return this.completeGrant(request.requestId, lease);
+    return this.completeGrant(request.requestId, lease, owner, created.created ? created.lock : undefined);
   }
 
-  /** Applies a pending lease's access, or rolls it back and reports the failure. Idempotent. */
-  private async completeGrant(requestId: string, subject: Lease): Promise<HandleResult> {
+  /**
+   * Applies a pending lease's access, or rolls it back and reports the failure. Idempotent. `held`: the
+   * subject's lock when createLease took it (for `owner`); else it is taken here.
+   */
+  private async completeGrant(
+    requestId: string,
+    subject: Lease,
+    owner: string,
+    held: HeldLock | undefined,
+  ): Promise<HandleResult> {
     return this.deps.store.withLock(
       subject,
-      randomUUID(),
+      owner,
       () => nowSeconds(this.deps),
       async (lock): Promise<HandleResult> => {
         // The subject's leases (this one among them while it is not ended) and EKS, read at once.
@@ -156,7 +167,7 @@ export class Broker {
         });
         return { status: 'granted', lease: saved };
       },
-      { waitMs: this.deps.lockWaitMs },
+      { waitMs: this.deps.lockWaitMs, ...(held ? { held } : {}) },
     );
   }
 

@@ -162,6 +162,101 @@ describe('LeaseStore on DynamoDB Local', () => {
     });
   });
 
+  describe('createLease with the subject lock', () => {
+    const LOCKING = { lock: { owner: 'owner-a', now: NOW, ttlSeconds: 30 } };
+
+    it('takes the lock in the same request as the lease, for the one owner', async () => {
+      // Arrange
+      const { store } = await freshStore();
+      const lease = aLease({ status: 'pending', grantedAt: undefined });
+      const before = store.stats.requests;
+
+      // Act
+      const result = await store.createLease(lease, anAudit(lease, 'requested', NOW * 1000), LOCKING);
+
+      // Assert
+      expect(store.stats.requests - before).toBe(1);
+      expect(result.created && result.lock?.owner).toBe('owner-a');
+      await expect(store.getLease(lease.requestId)).resolves.toEqual(lease);
+      await expect(store.acquireLock(SUBJECT, 'owner-b', NOW + 1, 30)).resolves.toBe(false);
+      const ran = await store.withLock(
+        SUBJECT,
+        'owner-a',
+        () => NOW + 1,
+        async (lock) => lock.owner,
+        {
+          waitMs: 0,
+          ...(result.created && result.lock ? { held: result.lock } : {}),
+        },
+      );
+      expect(ran).toBe('owner-a');
+      await expect(store.acquireLock(SUBJECT, 'owner-b', NOW + 1, 30)).resolves.toBe(true);
+    });
+
+    it('creates the lease without the lock while another owner holds it, and leaves that lock alone', async () => {
+      // Arrange
+      const { store } = await freshStore();
+      await store.acquireLock(SUBJECT, 'owner-b', NOW, 30);
+      const lease = aLease({ status: 'pending', grantedAt: undefined });
+
+      // Act
+      const result = await store.createLease(lease, anAudit(lease, 'requested', NOW * 1000), LOCKING);
+
+      // Assert
+      expect(result).toEqual({ created: true });
+      await expect(store.getLease(lease.requestId)).resolves.toEqual(lease);
+      await expect(store.acquireLock(SUBJECT, 'owner-a', NOW + 1, 30)).resolves.toBe(false);
+      await expect(store.releaseLock(SUBJECT, 'owner-b')).resolves.toBe(true);
+    });
+
+    it('takes no lock for a repeated requestId, and tells the repeat in as many requests as without it', async () => {
+      // Arrange
+      const { store } = await freshStore();
+      const lease = aLease({ status: 'pending', grantedAt: undefined });
+      await store.createLease(lease, anAudit(lease, 'requested', NOW * 1000));
+      const before = store.stats.requests;
+
+      // Act
+      const result = await store.createLease(lease, anAudit(lease, 'requested', NOW * 1000 + 5), LOCKING);
+
+      // Assert
+      expect(result).toEqual({ created: false, existing: lease, fingerprint: lease.fingerprint });
+      // The cancelled transaction says which item refused (DynamoDB's CancellationReasons), so the
+      // repeat costs what it would without the lock: the transaction and the two reads of what is there.
+      expect(store.stats.requests - before).toBe(3);
+      await expect(store.acquireLock(SUBJECT, 'owner-b', NOW + 1, 30)).resolves.toBe(true);
+    });
+
+    it('refuses a held lock handed to withLock for another owner or subject', async () => {
+      // Arrange
+      const { store } = await freshStore();
+      const lease = aLease({ status: 'pending', grantedAt: undefined });
+      const result = await store.createLease(lease, anAudit(lease, 'requested', NOW * 1000), LOCKING);
+      const held = result.created ? result.lock : undefined;
+      if (!held) throw new Error('expected the lock');
+
+      // Act
+      const asOther = store.withLock(
+        SUBJECT,
+        'owner-b',
+        () => NOW,
+        async () => 'ran',
+        { held },
+      );
+      const onOther = store.withLock(
+        OTHER_SUBJECT,
+        'owner-a',
+        () => NOW,
+        async () => 'ran',
+        { held },
+      );
+
+      // Assert
+      await expect(asOther).rejects.toThrow(/not owner-b's/);
+      await expect(onOther).rejects.toThrow(/not owner-a's/);
+    });
+  });
+
   describe('leasesOf', () => {
     it('sees a lease right after it is written and leaves out ended leases and other subjects', async () => {
       // Arrange
