@@ -260,20 +260,30 @@ export class LeaseStore {
   }
 
   /**
-   * The subject's leases that still count (pending, active, irrevocable). One strongly consistent Query on
-   * the base table: the planner must see a lease written a moment ago, which an index cannot promise.
+   * The subject's leases that still count (pending, active, irrevocable) and its state: one strongly
+   * consistent Query of the subject's partition, which holds its lease items and its subject item. The base
+   * table, not an index: the planner must see a lease written a moment ago, which an index cannot promise.
    * Ended leases are read and filtered out until TTL removes them, a bounded cost per subject.
    */
-  async leasesOf(subject: Subject): Promise<Lease[]> {
-    const items = await this.queryAll('leasesOf', {
+  async readSubject(subject: Subject): Promise<{ leases: Lease[]; state: SubjectState }> {
+    const items = await this.queryAll('readSubject', {
       TableName: this.tableName,
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :lease)',
-      FilterExpression: '#status <> :ended',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':pk': subjectPk(subject), ':lease': LEASE_SK_PREFIX, ':ended': 'ended' },
+      KeyConditionExpression: 'pk = :pk',
+      // A filter cannot name the sort key: the subject item is told by its kind.
+      FilterExpression: '#kind = :subject OR #status <> :ended',
+      ExpressionAttributeNames: { '#kind': 'kind', '#status': 'status' },
+      ExpressionAttributeValues: { ':pk': subjectPk(subject), ':subject': 'subject', ':ended': 'ended' },
       ConsistentRead: true,
     });
-    return items.map(leaseFromItem);
+    return {
+      leases: items.filter((item) => item.sk !== SUBJECT_SK).map(leaseFromItem),
+      state: subjectStateFromItem(items.find((item) => item.sk === SUBJECT_SK)),
+    };
+  }
+
+  /** The subject's leases that still count (see readSubject). */
+  async leasesOf(subject: Subject): Promise<Lease[]> {
+    return (await this.readSubject(subject)).leases;
   }
 
   /**
@@ -489,11 +499,6 @@ export class LeaseStore {
           compareStrings(a.sk, b.sk),
       )
       .map(({ event }) => event);
-  }
-
-  async getSubjectState(subject: Subject): Promise<SubjectState> {
-    const item = await this.getItem('getSubjectState', { pk: subjectPk(subject), sk: SUBJECT_SK });
-    return subjectStateFromItem(item);
   }
 
   /** Saves the subject's state, only while `lockOwner` holds its lock (else ConcurrentModificationError). */

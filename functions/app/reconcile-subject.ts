@@ -24,19 +24,25 @@ const MAX_ATTEMPTS = 3;
 /** The reads a reconcile starts from, already under way. */
 export interface SubjectReads {
   readonly leases: Promise<Lease[]>;
+  /** The subject's state as stored, read with its leases (one request). */
+  readonly state: Promise<SubjectState>;
   readonly actual: Promise<ActualAccess | null>;
 }
 
 /**
- * Starts reading the subject's leases and what EKS holds, together, so that EKS's latency hides DynamoDB's.
- * A caller that needs the leases before it decides to reconcile (is this lease still pending? still due?)
- * reads them from here and hands the reads to reconcileSubject. Either read may end up unused when the
- * caller finds nothing to do: neither then becomes an unhandled rejection.
+ * Starts reading the subject's leases and state (one Query) and what EKS holds, together, so that EKS's
+ * latency hides DynamoDB's. A caller that needs the leases before it decides to reconcile (is this lease
+ * still pending? still due?) reads them from here and hands the reads to reconcileSubject. Any read may end
+ * up unused when the caller finds nothing to do: none then becomes an unhandled rejection.
  */
 export function startReads(deps: { store: LeaseStore; eks: EksAccess }, subject: Subject): SubjectReads {
-  const reads = { leases: deps.store.leasesOf(subject), actual: deps.eks.readActual(subject) };
-  reads.leases.catch(() => undefined);
-  reads.actual.catch(() => undefined);
+  const stored = deps.store.readSubject(subject);
+  const reads = {
+    leases: stored.then((records) => records.leases),
+    state: stored.then((records) => records.state),
+    actual: deps.eks.readActual(subject),
+  };
+  for (const read of [reads.leases, reads.state, reads.actual]) read.catch(() => undefined);
   return reads;
 }
 
@@ -59,8 +65,10 @@ export async function reconcileSubject(
   const lock: SubjectLock = typeof held === 'string' ? { owner: held, state: undefined } : held;
   for (let attempt = 1; ; attempt++) {
     const reads = attempt === 1 && options.reads ? options.reads : startReads(deps, subject);
+    // The lock's state is the freshest (only the holder writes it); a lock taken along with a lease's
+    // creation comes without it, and the state read with the leases, after the lock was taken, is as good.
     const [state, leases, actual] = await Promise.all([
-      lock.state ?? deps.store.getSubjectState(subject),
+      lock.state ?? reads.state,
       reads.leases,
       reads.actual,
     ]);

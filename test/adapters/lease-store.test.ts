@@ -278,6 +278,28 @@ describe('LeaseStore on DynamoDB Local', () => {
       expect(live).toStrictEqual([second]);
       expect(afterWrite.map((lease) => lease.requestId)).toEqual(['req-2', 'req-4']);
     });
+
+    it('reads the subject state with the leases, in one request, under a lock taken with a lease', async () => {
+      // Arrange
+      const { store } = await freshStore();
+      const state = { entryOwned: true, touched: { [aLease().policyArn]: null } };
+      const lease = aLease({ status: 'pending', grantedAt: undefined });
+      const created = await store.createLease(lease, anAudit(lease, 'requested', NOW * 1000), {
+        lock: { owner: 'owner-a', now: NOW },
+      });
+      const empty = await store.readSubject(SUBJECT);
+      await store.saveSubjectState(SUBJECT, state, 'owner-a');
+      const before = store.stats.requests;
+
+      // Act
+      const records = await store.readSubject(SUBJECT);
+
+      // Assert
+      expect(created.created && created.lock !== undefined).toBe(true);
+      expect(empty).toEqual({ leases: [lease], state: EMPTY_SUBJECT_STATE });
+      expect(records).toEqual({ leases: [lease], state });
+      expect(store.stats.requests - before).toBe(1);
+    });
   });
 
   describe('saveLease', () => {
@@ -563,7 +585,7 @@ describe('LeaseStore on DynamoDB Local', () => {
       const withoutAnyLock = store.saveSubjectState(SUBJECT, state, 'owner-a');
       await expect(withoutAnyLock).rejects.toBeInstanceOf(ConcurrentModificationError);
       const emptyWithLockOnly = (await store.acquireLock(SUBJECT, 'owner-a', NOW, 30))
-        ? await store.getSubjectState(SUBJECT)
+        ? (await store.readSubject(SUBJECT)).state
         : undefined;
       const byOther = store.saveSubjectState(SUBJECT, state, 'owner-b');
       await expect(byOther).rejects.toBeInstanceOf(ConcurrentModificationError);
@@ -571,8 +593,8 @@ describe('LeaseStore on DynamoDB Local', () => {
 
       // Assert
       expect(emptyWithLockOnly).toBe(EMPTY_SUBJECT_STATE);
-      await expect(store.getSubjectState(SUBJECT)).resolves.toStrictEqual(state);
-      await expect(store.getSubjectState(OTHER_SUBJECT)).resolves.toBe(EMPTY_SUBJECT_STATE);
+      expect((await store.readSubject(SUBJECT)).state).toStrictEqual(state);
+      expect((await store.readSubject(OTHER_SUBJECT)).state).toBe(EMPTY_SUBJECT_STATE);
     });
 
     it('withLock runs the work under the lock and releases it when the work fails', async () => {
@@ -725,7 +747,7 @@ describe('LeaseStore on DynamoDB Local', () => {
 
       // Assert
       await expect(store.getLease('bulk-1')).resolves.toStrictEqual(lease);
-      await expect(store.getSubjectState(SUBJECT)).resolves.toStrictEqual(state);
+      expect((await store.readSubject(SUBJECT)).state).toStrictEqual(state);
       await expect(store.dueLeases(NOW, 10)).resolves.toStrictEqual([lease]);
     });
   });
