@@ -12,7 +12,7 @@ import { LeaseStore, leaseDocumentClient } from './adapters/lease-store';
 import { OutcomePublisher } from './adapters/outcome-publisher';
 import { Broker } from './app/broker';
 import type { AppDeps } from './app/deps';
-import type { BrokerMetrics } from './app/metrics';
+import { type BrokerMetrics, METRICS_NAMESPACE, STAGE_DIMENSION } from './app/metrics';
 import { loadRulesFile } from './config/access-rules-file';
 import { type BrokerConfig, loadConfig } from './config/environment';
 import type { AccessRules } from './core/rules';
@@ -30,8 +30,9 @@ export interface Runtime {
 export const logger = new Logger({ serviceName: 'eks-access-broker' });
 // Every invocation records at least one metric; Powertools' warnings go to the structured log.
 export const metrics = new Metrics({
-  namespace: 'EksAccessBroker',
+  namespace: METRICS_NAMESPACE,
   serviceName: 'eks-access-broker',
+  defaultDimensions: { [STAGE_DIMENSION]: process.env.BROKER_STAGE || 'local' },
   logger,
 });
 

@@ -1044,7 +1044,6 @@ function leaseFromItem(item: Item): Lease {
   });
 }
 
-/** A lock this store took: it knows whether it has been freed, by release() or along with a save. */
 /**
  * Takes the subject's lock (its item, created if need be): free, expired, or already `owner`'s. One update,
  * sent alone (takeLock) or inside createLease's transaction.
@@ -1077,6 +1076,7 @@ function sameSubject(a: Subject, b: Subject): boolean {
   return a.clusterName === b.clusterName && a.principalArn === b.principalArn;
 }
 
+/** A lock this store took: it knows whether it has been freed, by release() or along with a save. */
 class OwnLock implements HeldLock {
   private freed: Promise<boolean> | undefined;
 

@@ -78,11 +78,7 @@ export class Broker {
     );
     if (!created.created) {
       if (created.fingerprint !== fingerprintOf(request)) {
-        return this.rejectRequest(request, {
-          code: 'IDEMPOTENCY_CONFLICT',
-          field: 'detail.requestId',
-          reason: `requestId ${request.requestId} was already used for a different request; use a new requestId.`,
-        });
+        return this.rejectRequest(request, idempotencyConflict(request.requestId));
       }
       // A repeat: finish the first delivery's work if it did not get to the end, else do nothing.
       if (created.existing && created.existing.status !== 'pending') {
@@ -206,19 +202,11 @@ export class Broker {
    * Until the end is saved the lease stays pending, so a crash here is finished by the redelivery.
    * `reads`: the subject's reads, when nothing has changed since they were made.
    */
-  private async failGrant(
-    lease: Lease,
-    error: Error,
-    lock: HeldLock,
-    reads?: SubjectReads,
-  ): Promise<HandleResult> {
+  private async failGrant(lease: Lease, error: Error, lock: HeldLock): Promise<HandleResult> {
     const message = error.message;
     this.deps.log.error('access grant failed', { requestId: lease.requestId, error: message });
     try {
-      await reconcileSubject(this.deps, lease, nowSeconds(this.deps), lock, {
-        excluding: lease.requestId,
-        ...(reads ? { reads } : {}),
-      });
+      await reconcileSubject(this.deps, lease, nowSeconds(this.deps), lock, { excluding: lease.requestId });
     } catch (rollback) {
       if (!(rollback instanceof PermanentError)) throw rollback;
       // Nothing the broker may change: the subject holds nothing of this lease that it could take back.
@@ -310,7 +298,8 @@ export class Broker {
     );
   }
 
-  private async rejectRequest(request: BrokerRequest, rejection: Rejection): Promise<HandleResult> {
+  /** Publishes the rejection of a request, logged and counted. */
+  async rejectRequest(request: BrokerRequest, rejection: Rejection): Promise<HandleResult> {
     this.deps.log.warn('request rejected', {
       requestId: request.requestId,
       kind: request.kind,
@@ -322,11 +311,19 @@ export class Broker {
   }
 }
 
-function unknownRequest(requestId: string): Rejection {
+export function unknownRequest(requestId: string): Rejection {
   return {
     code: 'UNKNOWN_REQUEST',
     field: 'detail.requestId',
     reason: `No grant with requestId ${requestId} is known.`,
+  };
+}
+
+export function idempotencyConflict(requestId: string): Rejection {
+  return {
+    code: 'IDEMPOTENCY_CONFLICT',
+    field: 'detail.requestId',
+    reason: `requestId ${requestId} was already used for a different request; use a new requestId.`,
   };
 }
 

@@ -6,7 +6,7 @@ import type { BrokerRequest, Lease, Rejection } from '../core/model';
 import * as outcomes from '../core/outcomes';
 import { evaluateGrant } from '../core/rules';
 import { coversScope } from '../core/scope';
-import { Broker, extensionKey } from './broker';
+import { Broker, extensionKey, idempotencyConflict, unknownRequest } from './broker';
 import { type AppDeps, auditEvent, nowSeconds } from './deps';
 import { reconcileSubject, startReads } from './reconcile-subject';
 
@@ -43,14 +43,11 @@ export async function settleDeadLetter(deps: AppDeps, body: string): Promise<Dea
   }
   const parsed = parseRequest(payload, { allowedSources: deps.rules.sources });
   if (!parsed.ok) {
-    const result = await new Broker(deps).reject(parsed.rejection, {
+    await new Broker(deps).reject(parsed.rejection, {
       ...(parsed.requestId ? { requestId: parsed.requestId } : {}),
       ...(parsed.detailType ? { requestType: parsed.detailType } : {}),
     });
-    return {
-      status: 'rejected',
-      rejection: result.status === 'rejected' ? result.rejection : parsed.rejection,
-    };
+    return { status: 'rejected', rejection: parsed.rejection };
   }
   const request = parsed.request;
   const reason = error ?? DEFAULT_ERROR;
@@ -62,20 +59,24 @@ export async function settleDeadLetter(deps: AppDeps, body: string): Promise<Dea
   const lease = await deps.store.getLease(request.requestId);
   switch (request.kind) {
     case 'grant':
-      if (lease && lease.fingerprint === fingerprintOf(request)) {
+      // The id belongs to another request: the intake's answer was this refusal.
+      if (lease && lease.fingerprint !== fingerprintOf(request)) {
+        return reject(deps, request, idempotencyConflict(request.requestId));
+      }
+      if (lease) {
         return lease.status === 'pending'
           ? abandonGrant(deps, request, lease, reason)
           : { status: 'settled', lease };
       }
-      // No lease (it was never recorded), or the id belongs to another request: nothing of this one exists.
-      // A grant the rules refuse gets its refusal (the answer that could not be published before).
+      // Never recorded: a grant the rules refuse gets its refusal (the answer that could not be published
+      // before), any other its failure.
       return refuseOrFail(deps, request, reason);
     case 'revoke':
-      if (!lease) return rejectUnknown(deps, request);
+      if (!lease) return reject(deps, request, unknownRequest(request.requestId));
       if (lease.status === 'ended') return { status: 'settled', lease };
       return handRevocationToSweeper(deps, request, lease, reason);
     case 'extend':
-      if (!lease) return rejectUnknown(deps, request);
+      if (!lease) return reject(deps, request, unknownRequest(request.requestId));
       if (lease.extensions?.includes(extensionKey(request))) return { status: 'settled', lease };
       await deps.publisher.publish([outcomes.deadLettered(request, reason, lease)]);
       return { status: 'failed', requestId: request.requestId };
@@ -101,7 +102,7 @@ async function abandonGrant(
     randomUUID(),
     () => nowSeconds(deps),
     async (lock): Promise<DeadLetterResult> => {
-      const lease = await deps.store.getLease(request.requestId);
+      const lease = await deps.store.leaseOf(found, request.requestId);
       if (!lease) throw new Error(`Lease ${request.requestId} vanished while it was being abandoned`);
       if (lease.status !== 'pending') return { status: 'settled', lease };
       const now = nowSeconds(deps);
@@ -149,7 +150,7 @@ async function handRevocationToSweeper(
     randomUUID(),
     () => nowSeconds(deps),
     async (): Promise<DeadLetterResult> => {
-      const lease = await deps.store.getLease(request.requestId);
+      const lease = await deps.store.leaseOf(found, request.requestId);
       if (!lease) throw new Error(`Lease ${request.requestId} vanished while its revocation was handed over`);
       if (lease.status === 'ended') return { status: 'settled', lease };
       const now = nowSeconds(deps);
@@ -178,21 +179,17 @@ async function refuseOrFail(
   reason: string,
 ): Promise<DeadLetterResult> {
   const decision = evaluateGrant(deps.rules, request);
-  if (!decision.allowed) {
-    await deps.publisher.publish([outcomes.rejected(decision.rejection, { request })]);
-    return { status: 'rejected', rejection: decision.rejection };
-  }
+  if (!decision.allowed) return reject(deps, request, decision.rejection);
   await deps.publisher.publish([outcomes.deadLettered(request, reason)]);
   return { status: 'failed', requestId: request.requestId };
 }
 
-async function rejectUnknown(deps: AppDeps, request: BrokerRequest): Promise<DeadLetterResult> {
-  const rejection: Rejection = {
-    code: 'UNKNOWN_REQUEST',
-    field: 'detail.requestId',
-    reason: `No grant with requestId ${request.requestId} is known.`,
-  };
-  await deps.publisher.publish([outcomes.rejected(rejection, { request })]);
+async function reject(
+  deps: AppDeps,
+  request: BrokerRequest,
+  rejection: Rejection,
+): Promise<DeadLetterResult> {
+  await new Broker(deps).rejectRequest(request, rejection);
   return { status: 'rejected', rejection };
 }
 

@@ -11,7 +11,14 @@ export interface DriftReport {
   readonly repaired: number;
   /** Subjects left for the sweeper or the intake (a lease is due or pending there) or held by another invocation. */
   readonly skipped: number;
+  /** Subjects whose check failed (logged each); the run finishes the others, then throws DriftCheckError. */
+  readonly errors: number;
+  /** True when more live leases exist than one run reads (`limit`): those due last were not checked. */
+  readonly truncated: boolean;
 }
+
+/** Live leases one run reads, soonest due first. */
+export const DRIFT_LEASE_LIMIT = 1000;
 
 /**
  * Notices when EKS no longer matches what the leases need (an entry deleted by hand, a scope changed) and
@@ -24,15 +31,24 @@ export async function checkDrift(
   options: { readonly limit?: number; readonly concurrency?: number; readonly deadline?: number } = {},
 ): Promise<DriftReport> {
   const now = nowSeconds(deps);
-  const live = await deps.store.dueLeases(Number.MAX_SAFE_INTEGER, options.limit ?? 1000);
+  const limit = options.limit ?? DRIFT_LEASE_LIMIT;
+  const live = await deps.store.dueLeases(Number.MAX_SAFE_INTEGER, limit);
+  const truncated = live.length >= limit;
+  if (truncated) {
+    deps.metrics.add('DriftCheckTruncated');
+    deps.log.warn('drift check read only the live leases due soonest', { limit });
+  }
   const bySubject = new Map<string, Lease[]>();
   for (const lease of live) {
     const key = `${lease.clusterName}\u0000${lease.principalArn}`;
-    bySubject.set(key, [...(bySubject.get(key) ?? []), lease]);
+    const leases = bySubject.get(key);
+    if (leases) leases.push(lease);
+    else bySubject.set(key, [lease]);
   }
   deps.metrics.add('DriftSubjectsChecked', bySubject.size);
   let repaired = 0;
   let skipped = 0;
+  const failures: unknown[] = [];
   const deadline = options.deadline ?? Number.POSITIVE_INFINITY;
   await forEachLimited([...bySubject.values()], options.concurrency ?? 4, async (leases) => {
     const subject: Subject = leases[0] as Lease;
@@ -62,9 +78,31 @@ export async function checkDrift(
         { waitMs: 0 },
       );
     } catch (error) {
-      if (!(error instanceof SubjectBusyError)) throw error;
-      skipped++;
+      if (error instanceof SubjectBusyError) {
+        skipped++;
+        return;
+      }
+      // One subject's failure (a node entry put in its place, an EKS error) must not stop the others.
+      failures.push(error);
+      deps.log.error('drift check could not check a subject', {
+        clusterName: subject.clusterName,
+        principalArn: subject.principalArn,
+        error: error instanceof Error ? error.message : String(error),
+      });
     }
   });
-  return { subjects: bySubject.size, repaired, skipped };
+  const report = { subjects: bySubject.size, repaired, skipped, errors: failures.length, truncated };
+  if (failures.length > 0) throw new DriftCheckError(report, failures);
+  return report;
+}
+
+/** A drift run that checked every subject it could but failed on some: the scheduled run errors (and alarms). */
+export class DriftCheckError extends Error {
+  override readonly name = 'DriftCheckError';
+  constructor(
+    readonly report: DriftReport,
+    readonly failures: readonly unknown[],
+  ) {
+    super(`The drift check failed on ${report.errors} of ${report.subjects} subject(s)`);
+  }
 }

@@ -1,4 +1,12 @@
-/** The broker's metrics (CloudWatch, namespace EksAccessBroker, through Powertools' EMF logs). */
+/** The CloudWatch namespace of the broker's metrics; the alarms (infra/stack/resources.ts) read it too. */
+export const METRICS_NAMESPACE = 'EksAccessBroker';
+/**
+ * Every metric carries the stage it was emitted by (BROKER_STAGE, set by serverless.yml), so that the alarms of
+ * one stage do not fire for another deployed in the same account.
+ */
+export const STAGE_DIMENSION = 'stage';
+
+/** The broker's metrics (CloudWatch, through Powertools' EMF logs). */
 export type MetricName =
   | 'AccessGranted'
   | 'BreakGlassGranted'
@@ -14,11 +22,9 @@ export type MetricName =
   | 'StaleTimers'
   | 'SweepDueLeases'
   | 'DriftSubjectsChecked'
+  | 'DriftCheckTruncated'
   | 'RequestsDeadLettered';
 
 export interface BrokerMetrics {
   add(name: MetricName, value?: number): void;
 }
-
-/** For code paths and tests that do not report metrics. */
-export const NO_METRICS: BrokerMetrics = { add: () => undefined };

@@ -9,13 +9,7 @@ import { ConfigurationError } from '../core/errors';
 import { type AccessRules, rulesError, validateRules } from '../core/rules';
 
 export function loadRulesFile(path: string): AccessRules {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
-    throw new ConfigurationError(`cannot read access rules file ${path}: ${detail}`, { cause: error });
-  }
+  const text = readRulesText(path);
   let document: unknown;
   try {
     document = JSON.parse(text);
@@ -27,4 +21,14 @@ export function loadRulesFile(path: string): AccessRules {
     throw rulesError(path, [`not a JSON document${hint}: ${detail}`]);
   }
   return validateRules(document, path);
+}
+
+/** The text of a rules file (JSON or YAML); ConfigurationError naming the path when it cannot be read. */
+export function readRulesText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new ConfigurationError(`cannot read access rules file ${path}: ${detail}`, { cause: error });
+  }
 }

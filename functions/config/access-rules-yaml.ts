@@ -4,11 +4,11 @@
  * (access-rules-file.ts), so the Lambda bundles carry no YAML parser: no handler imports this module. Both
  * ends validate with the same core (validateRules): a file that would stop a cold start stops packaging first.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseDocument } from 'yaml';
-import { ConfigurationError } from '../core/errors';
 import { type AccessRules, rulesError, validateRules } from '../core/rules';
+import { readRulesText } from './access-rules-file';
 
 /** Parses YAML rules text and validates it; ConfigurationError lists every problem, syntax ones first. */
 export function loadRulesYaml(yamlText: string, origin: string): AccessRules {
@@ -17,7 +17,7 @@ export function loadRulesYaml(yamlText: string, origin: string): AccessRules {
 
 /** Reads and validates a YAML rules file. */
 export function readRulesYaml(path: string): AccessRules {
-  return validateRules(parseRulesYaml(readText(path), path), path);
+  return loadRulesYaml(readRulesText(path), path);
 }
 
 /**
@@ -25,7 +25,7 @@ export function readRulesYaml(path: string): AccessRules {
  * never sees half a file). Returns the validated rules.
  */
 export function compileRules(source: string, target: string): AccessRules {
-  const document = parseRulesYaml(readText(source), source);
+  const document = parseRulesYaml(readRulesText(source), source);
   const rules = validateRules(document, source);
   mkdirSync(dirname(target), { recursive: true });
   const partial = `${target}.${process.pid}.tmp`;
@@ -46,15 +46,6 @@ function parseRulesYaml(yamlText: string, origin: string): unknown {
     return document.toJS({ maxAliasCount: 100 });
   } catch (error) {
     throw rulesError(origin, [error instanceof Error ? firstLine(error.message) : String(error)]);
-  }
-}
-
-function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
-    throw new ConfigurationError(`cannot read access rules file ${path}: ${detail}`, { cause: error });
   }
 }
 

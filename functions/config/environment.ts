@@ -6,7 +6,7 @@ export interface BrokerConfig {
   readonly leaseTableName: string;
   /** Where outcome events are published. */
   readonly eventBusName: string;
-  /** The access rules (YAML), shipped with the function. */
+  /** The access rules as JSON, compiled from the YAML file at package time and shipped with the function. */
   readonly accessRulesFile: string;
   /** The SQS queue of precise expiry timers (delayed messages). */
   readonly timerQueueUrl: string;

@@ -1,25 +1,13 @@
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import middy from '@middy/core';
-import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { settleDeadLetter } from '../app/dead-letter';
-import { logger, metrics, runtime } from '../runtime';
-
-const processor = new BatchProcessor(EventType.SQS);
-
-/** Settles one dead letter; a retryable error leaves it on the queue for another try. */
-async function recordHandler(record: SQSRecord): Promise<string> {
-  const result = await settleDeadLetter(runtime().deps, record.body);
-  return result.status;
-}
+import { runtime } from '../runtime';
+import { sqsBatchHandler } from './sqs-batch';
 
 /**
  * Consumer of the dead-letter queues (requests, timers, and the EventBridge intake's on-failure destination):
- * every request the broker gave up on gets its failure outcome event, so none ends silently.
+ * every request the broker gave up on gets its failure outcome event, so none ends silently. A retryable error
+ * leaves the dead letter on its queue for another try.
  */
-export const handler = middy(async (event: SQSEvent, context: Context) =>
-  processPartialResponse(event, recordHandler, processor, { context }),
-)
-  .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics));
+export const handler = sqsBatchHandler(async (record) => {
+  const result = await settleDeadLetter(runtime().deps, record.body);
+  return result.status;
+});

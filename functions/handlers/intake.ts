@@ -19,10 +19,7 @@ export async function handleEnvelope(
       ...(parsed.detailType ? { requestType: parsed.detailType } : {}),
     });
   }
-  runtime.logger.appendKeys({ requestId: parsed.request.requestId });
-  try {
-    return await runtime.broker.handle(parsed.request);
-  } finally {
-    runtime.logger.removeKeys(['requestId']);
-  }
+  // No appendKeys on the shared logger: an SQS batch works its records in parallel, and they would overwrite
+  // each other's; the use cases name the requestId in every line they log.
+  return runtime.broker.handle(parsed.request);
 }

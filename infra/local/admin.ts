@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { EksEmulator } from './eks/emulator';
 import type { FaultConfig } from './eks/faults';
-import { type EdgeRequest, type ServiceHandler, sendAwsError, sendJson } from './http';
+import { decodeSegment, type EdgeRequest, type ServiceHandler, sendAwsError, sendJson } from './http';
 import type { LocalEventBus } from './intake/event-bus';
 import { LocalQueueError, type LocalQueues } from './intake/queues';
 
@@ -50,8 +50,12 @@ export function createAdminHandler(deps: {
         return;
       default: {
         const queue = /^GET \/_edge\/queues\/([^/]+)$/.exec(key);
-        if (queue?.[1]) {
-          const name = decodeURIComponent(queue[1]);
+        const name = queue?.[1] === undefined ? undefined : decodeSegment(queue[1]);
+        if (queue?.[1] !== undefined && name === undefined) {
+          sendAwsError(res, 400, 'InvalidParameterValue', `malformed queue name in ${key}`);
+          return;
+        }
+        if (name !== undefined) {
           try {
             sendJson(res, 200, { messages: deps.queues.messages(name) });
           } catch (error) {

@@ -87,3 +87,12 @@ export class BodyTooLargeError extends Error {
     super(`Request body is larger than ${limitBytes} bytes`);
   }
 }
+
+/** A percent-encoded URL segment decoded, or undefined when its encoding is malformed (`%zz`, a lone `%`). */
+export function decodeSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}

@@ -29,17 +29,6 @@ import { OWNER_TAG_KEY, OWNER_TAG_VALUE } from '../../functions/core/model';
 import { type AccessRules, type ClusterConfig, globMatch } from '../../functions/core/rules';
 import type { PolicyStatement } from './cloudformation';
 
-/** Every EKS action the broker calls (functions/adapters/eks-access.ts), and TagResource for tag-on-create. */
-export const EKS_ACTIONS = [
-  'eks:DescribeAccessEntry',
-  'eks:ListAssociatedAccessPolicies',
-  'eks:CreateAccessEntry',
-  'eks:TagResource',
-  'eks:AssociateAccessPolicy',
-  'eks:DisassociateAccessPolicy',
-  'eks:DeleteAccessEntry',
-] as const;
-
 export function clusterArn(cluster: ClusterConfig): string {
   return `arn:${cluster.partition}:eks:${cluster.region}:${cluster.accountId}:cluster/${cluster.name}`;
 }
@@ -173,6 +162,9 @@ export function clusterStatements(
         'ForAllValues:StringEquals': { 'aws:TagKeys': [OWNER_TAG_KEY] },
         // StringLike, not ArnLike: its `*` spans `/` and `:` exactly like the rules' own glob matching.
         StringLike: { 'eks:principalArn': principals },
+        // The broker never sets Kubernetes groups or a username: an entry in a group that RBAC binds to
+        // more would grant past the rules. Absent from the request, these keys are null.
+        Null: { 'eks:kubernetesGroups': 'true', 'eks:username': 'true' },
       },
     });
     statements.push({

@@ -3,6 +3,7 @@
  * lease table, the queues, the EventBridge intake rule, the alarms, and one IAM role per function. Pure: the
  * access rules and the table definition come in as data, so a test can build the stack without osls.
  */
+import { METRICS_NAMESPACE, STAGE_DIMENSION } from '../../functions/app/metrics';
 import { DETAIL_TYPES } from '../../functions/core/contract';
 import type { AccessRules } from '../../functions/core/rules';
 import { DUE_INDEX, LEASE_TABLE, LEASE_TABLE_TTL_ATTRIBUTE } from '../lease-table';
@@ -92,7 +93,6 @@ export interface StackOptions {
 /** AWS's guidance for SQS event sources: visibility at least six times the function timeout. */
 export const VISIBILITY_TIMEOUT_FACTOR = 6;
 export const MAX_RECEIVE_COUNT = 5;
-export const METRICS_NAMESPACE = 'EksAccessBroker';
 const DLQ_RETENTION_SECONDS = 14 * 24 * 3600;
 /** IAM's size limit of one managed policy, whitespace excluded, minus room for the document's envelope. */
 const MANAGED_POLICY_BUDGET = 6_144 - 100;
@@ -295,11 +295,13 @@ export function buildStack(options: StackOptions): StackFragment {
       },
     );
   }
+  // Only this stage's metrics: another stage in the same account has alarms of its own.
+  const ofStage = `WHERE ${STAGE_DIMENSION} = '${options.stage}'`;
   alarm('RequestsDeadLetteredAlarm', 'A request failed on every delivery and was answered as failed', {
     Metrics: [
       {
         Id: 'deadLettered',
-        Expression: `SELECT SUM(RequestsDeadLettered) FROM "${METRICS_NAMESPACE}"`,
+        Expression: `SELECT SUM(RequestsDeadLettered) FROM "${METRICS_NAMESPACE}" ${ofStage}`,
         Period: 60,
         ReturnData: true,
       },
@@ -310,7 +312,7 @@ export function buildStack(options: StackOptions): StackFragment {
     Metrics: [
       {
         Id: 'irrevocable',
-        Expression: `SELECT SUM(IrrevocableLeases) FROM "${METRICS_NAMESPACE}"`,
+        Expression: `SELECT SUM(IrrevocableLeases) FROM "${METRICS_NAMESPACE}" ${ofStage}`,
         // Irrevocable leases are retried at most 5 minutes apart and each failure counts: a 5-minute period
         // keeps the alarm on for as long as one is failing.
         Period: 300,

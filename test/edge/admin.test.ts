@@ -44,4 +44,28 @@ describe('the /_edge admin endpoint', () => {
     expect(unknown.status).toBe(404);
     events.destroy();
   });
+
+  it("answers a malformed percent-encoding with each service's own error, never a 500", async () => {
+    const sqsBody = JSON.stringify({ QueueUrl: `${edge.url}/000000000000/bad%zz` });
+    const signedFor = (service: string) =>
+      `AWS4-HMAC-SHA256 Credential=test/20261128/us-east-1/${service}/aws4_request, SignedHeaders=host, Signature=0`;
+
+    const eks = await fetch(`${edge.url}/clusters/bad%zz/access-entries`, {
+      headers: { authorization: signedFor('eks') },
+    });
+    const sqs = await fetch(edge.url, {
+      method: 'POST',
+      headers: {
+        authorization: signedFor('sqs'),
+        'content-type': 'application/x-amz-json-1.0',
+        'x-amz-target': 'AmazonSQS.ReceiveMessage',
+      },
+      body: sqsBody,
+    });
+    const admin = await fetch(`${edge.url}/_edge/queues/bad%zz`);
+
+    expect([eks.status, eks.headers.get('x-amzn-errortype')]).toEqual([404, 'UnknownOperationException']);
+    expect([sqs.status, sqs.headers.get('x-amzn-errortype')]).toEqual([400, 'QueueDoesNotExist']);
+    expect([admin.status, admin.headers.get('x-amzn-errortype')]).toEqual([400, 'InvalidParameterValue']);
+  });
 });

@@ -160,6 +160,27 @@ describe('the IAM audit of the template test', () => {
     );
   });
 
+  it('fails on a CreateAccessEntry that may set Kubernetes groups or a username, or any entry type', () => {
+    // Arrange
+    const template = stackTemplate();
+    const create = eksStatement(template, 'CreateOwnedAccessEntries0');
+    const condition = structuredClone(create.Condition) as Record<string, Record<string, unknown>>;
+    delete condition.Null;
+    delete condition.StringEquals?.['eks:accessEntryType'];
+    create.Condition = condition;
+
+    // Act
+    const problems = iamProblems(template, RULES);
+
+    // Assert
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'EksAccessPolicy/CreateOwnedAccessEntries0: CreateAccessEntry not limited to STANDARD entries',
+        'EksAccessPolicy/CreateOwnedAccessEntries0: CreateAccessEntry may set Kubernetes groups or a username',
+      ]),
+    );
+  });
+
   it('fails when the associable policies differ from what the rules grant', () => {
     // Arrange
     const template = stackTemplate();

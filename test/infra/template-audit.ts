@@ -143,6 +143,21 @@ export function iamProblems(template: Template, rules: AccessRules): string[] {
         associable.set(String(resource), set);
       }
     }
+    if (actions.includes('eks:CreateAccessEntry')) {
+      const condition = statement.Condition ?? {};
+      if (condition.StringEquals?.['eks:accessEntryType'] !== 'STANDARD') {
+        problems.push(`${where}: CreateAccessEntry not limited to STANDARD entries`);
+      }
+      if (condition.StringLike?.['eks:principalArn'] === undefined) {
+        problems.push(`${where}: CreateAccessEntry not limited to the rules' principals`);
+      }
+      if (
+        condition.Null?.['eks:kubernetesGroups'] !== 'true' ||
+        condition.Null?.['eks:username'] !== 'true'
+      ) {
+        problems.push(`${where}: CreateAccessEntry may set Kubernetes groups or a username`);
+      }
+    }
     if (actions.includes('eks:DeleteAccessEntry')) {
       const tagged = Object.keys(statement.Condition?.StringEquals ?? {}).some((key) =>
         key.startsWith('aws:ResourceTag/'),

@@ -112,7 +112,7 @@ describe('packaged template', () => {
         TIMER_QUEUE_URL: { Ref: 'TimerQueue' },
         LOCK_WAIT_MS: expect.stringMatching(/^\d+$/),
         POWERTOOLS_SERVICE_NAME: 'eks-access-broker',
-        POWERTOOLS_METRICS_NAMESPACE: 'EksAccessBroker',
+        BROKER_STAGE: STAGE,
         POWERTOOLS_LOG_LEVEL: expect.any(String),
       });
     }
@@ -258,10 +258,16 @@ describe('packaged template', () => {
       JSON.stringify(alarm.Metrics ?? '').includes('RequestsDeadLettered'),
     );
     expect(deadLettered).toMatchObject({ ComparisonOperator: 'GreaterThanThreshold', Threshold: 0 });
+    // Each stage alarms on its own metrics only.
+    expect(deadLettered?.Metrics).toMatchObject([
+      { Expression: `SELECT SUM(RequestsDeadLettered) FROM "EksAccessBroker" WHERE stage = '${STAGE}'` },
+    ]);
     const irrevocable = alarms.find((alarm) =>
       JSON.stringify(alarm.Metrics ?? '').includes('IrrevocableLeases'),
     );
-    expect(JSON.stringify(irrevocable?.Metrics)).toContain('EksAccessBroker');
+    expect(irrevocable?.Metrics).toMatchObject([
+      { Expression: `SELECT SUM(IrrevocableLeases) FROM "EksAccessBroker" WHERE stage = '${STAGE}'` },
+    ]);
     expect(irrevocable).toMatchObject({ ComparisonOperator: 'GreaterThanThreshold', Threshold: 0 });
     for (const key of ['sweeper', 'driftCheck']) {
       const alarm = alarms.find(

@@ -1,11 +1,11 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { EventBridgeEvent, SQSEvent } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { OWNER_TAG_KEY } from '../../functions/core/model';
 import { handler as eventBridgeHandler } from '../../functions/handlers/eventbridge-intake';
 import { handler as sqsHandler } from '../../functions/handlers/sqs-intake';
-import { runtime } from '../../functions/runtime';
+import { logger, runtime } from '../../functions/runtime';
 import { type LocalBroker, startLocalBroker } from '../../infra/local/broker';
 import { lambdaContext } from '../../infra/local/lambda-context';
 import { LOCAL_CREDENTIALS } from '../support/aws';
@@ -336,7 +336,7 @@ describe('break-glass and failures', () => {
 });
 
 describe('the SQS intake', () => {
-  it('reports only the record that must be retried; a bad record is rejected, not retried', async () => {
+  it('reports only the record that must be retried, with its error logged; a bad record is rejected, not retried', async () => {
     const sample = sampleSqsEvent('sqs-batch.json');
     const busy = grant();
     const busyPrincipal = String(busy.detail.principalArn);
@@ -366,9 +366,22 @@ describe('the SQS intake', () => {
       60,
     );
 
+    const errors = vi.spyOn(logger, 'error');
+
     const response = await sqsHandler({ Records: records } as SQSEvent, lambdaContext('sqs-intake'));
 
+    const logged = [...errors.mock.calls];
+    errors.mockRestore();
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'busy' }] });
+    expect(logged).toEqual([
+      [
+        'record failed: it comes back after the visibility timeout',
+        expect.objectContaining({
+          messageId: 'busy',
+          error: expect.objectContaining({ name: 'SubjectBusyError' }),
+        }),
+      ],
+    ]);
     expect(outcomesFor(String(ok.detail.requestId)).map((e) => e['detail-type'])).toEqual(['Access Granted']);
     expect(
       broker

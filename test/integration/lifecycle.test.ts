@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { TimerMessage } from '../../functions/adapters/expiry-timers';
 import { Broker, type HandleResult } from '../../functions/app/broker';
 import type { AppDeps } from '../../functions/app/deps';
-import { checkDrift } from '../../functions/app/drift';
+import { checkDrift, DriftCheckError } from '../../functions/app/drift';
 import { onTimer, sweep } from '../../functions/app/expiry';
 import { forgetLease } from '../../functions/app/forget';
 import type { MetricName } from '../../functions/app/metrics';
@@ -329,6 +329,30 @@ describe('drift', () => {
       .filter((e) => e['detail-type'] === 'Access Drift Repaired' && e.detail.principalArn === principalArn);
     expect(repaired).toHaveLength(1);
     expect(repaired[0]?.detail.requestIds).toEqual([requestId]);
+  });
+
+  it('checks every subject even when one of them fails, then reports the failure', async () => {
+    const healthy = freshPrincipal();
+    const taken = freshPrincipal();
+    await grant(healthy, { accessScope: { type: 'namespace', namespaces: ['a'] } });
+    await grant(taken, { accessScope: { type: 'namespace', namespaces: ['a'] } });
+    local.edge.eks.deleteAccessEntry('demo', healthy);
+    // A node entry put in place of the broker's: the broker may never change it, so that subject fails.
+    local.edge.eks.deleteAccessEntry('demo', taken);
+    local.edge.eks.createAccessEntry({ clusterName: 'demo', principalArn: taken, type: 'EC2_LINUX' });
+
+    const failure = await checkDrift(deps).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+
+    expect(failure).toBeInstanceOf(DriftCheckError);
+    const { report, failures } = failure as DriftCheckError;
+    expect(report.errors).toBe(1);
+    expect(report.repaired).toBeGreaterThanOrEqual(1);
+    expect(failures.map((error) => (error as Error).name)).toEqual(['SubjectNotManageableError']);
+    expect(policiesOf(healthy)).toEqual([[VIEW, { type: 'namespace', namespaces: ['a'] }]]);
+    local.edge.eks.deleteAccessEntry('demo', taken);
   });
 
   it('puts back a scope narrowed by hand', async () => {

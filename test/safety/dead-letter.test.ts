@@ -167,7 +167,7 @@ describe('the poison path', () => {
     });
   });
 
-  it('answers what else can be dead-lettered: an extension, a body that is no request, a lost timer, a refused grant', async () => {
+  it('answers what else can be dead-lettered: an extension, a body that is no request, a lost timer, a refused grant, a reused requestId', async () => {
     const grant = withDetail(sampleEvent('grant-namespaced.json'), {
       requestId: freshRequestId('DLQ-EXTEND'),
       principalArn: freshPrincipal('dlq'),
@@ -179,6 +179,11 @@ describe('the poison path', () => {
       requestId: freshRequestId('DLQ-REFUSED'),
       durationSeconds: 28_801,
     });
+    // Another grant under the same requestId: the intake refused it as a conflict.
+    const reused = withDetail(sampleEvent('grant-namespaced.json'), {
+      requestId,
+      principalArn: freshPrincipal('dlq-reused'),
+    });
     const before = broker.outcomes().length;
 
     const responses = [
@@ -189,9 +194,10 @@ describe('the poison path', () => {
         lambdaContext('dead-letter'),
       ),
       await deadLetterHandler(record(envelopeOf(refused)), lambdaContext('dead-letter')),
+      await deadLetterHandler(record(envelopeOf(reused)), lambdaContext('dead-letter')),
     ] as SQSBatchResponse[];
 
-    expect(responses.map((r) => r.batchItemFailures)).toEqual([[], [], [], []]);
+    expect(responses.map((r) => r.batchItemFailures)).toEqual([[], [], [], [], []]);
     const outcomes = broker
       .outcomes()
       .slice(before)
@@ -200,7 +206,11 @@ describe('the poison path', () => {
       ['Access Grant Failed', 'Access Extend Requested', true],
       ['Access Grant Rejected', undefined, 'INVALID_ENVELOPE'],
       ['Access Grant Rejected', 'Access Grant Requested', 'DURATION_TOO_LONG'],
+      ['Access Grant Rejected', 'Access Grant Requested', 'IDEMPOTENCY_CONFLICT'],
     ]);
-    expect(await runtime().store.getLease(requestId)).toMatchObject({ status: 'active' });
+    expect(await runtime().store.getLease(requestId)).toMatchObject({
+      status: 'active',
+      principalArn: grant.detail.principalArn,
+    });
   });
 });

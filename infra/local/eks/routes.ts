@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type EdgeRequest, type ServiceHandler, sendAwsError, sendJson } from '../http';
+import { decodeSegment, type EdgeRequest, type ServiceHandler, sendAwsError, sendJson } from '../http';
 import type { EksEmulator } from './emulator';
 import { EksApiError, errors } from './errors';
 import { type AccessScope, type EksOperation, MUTATING_OPERATIONS } from './model';
@@ -80,7 +80,9 @@ function isMutating(operation: EksOperation): boolean {
 }
 
 function route(method: string, segments: readonly string[]): { route: Route; labels: string[] } | undefined {
-  const decoded = segments.map((segment) => decodeURIComponent(segment));
+  const decoded = segments.map(decodeSegment);
+  // A malformed percent-encoding names no resource: answered as an unknown route.
+  if (decoded.some((segment) => segment === undefined)) return undefined;
   const [root, name, sub, principal, sub2, policy, ...rest] = decoded;
   if (rest.length > 0) return undefined;
   const labels = [name, principal, policy].filter((label): label is string => label !== undefined);

@@ -7,7 +7,7 @@ import type {
   SQSRecord,
   SQSRecordAttributes,
 } from 'aws-lambda';
-import { type EdgeRequest, type ServiceHandler, sendAwsError, sendJson } from '../http';
+import { decodeSegment, type EdgeRequest, type ServiceHandler, sendAwsError, sendJson } from '../http';
 
 const CONTENT_TYPE = 'application/x-amz-json-1.0';
 export const REQUESTS_QUEUE_NAME = 'eks-access-broker-requests';
@@ -826,8 +826,9 @@ export class LocalQueues {
       path = url;
     }
     const [account, name, ...rest] = path.split('/').filter((part) => part !== '');
-    if (account !== this.accountId || name === undefined || rest.length > 0) throw queueDoesNotExist();
-    return this.queue(decodeURIComponent(name));
+    const decoded = name === undefined ? undefined : decodeSegment(name);
+    if (account !== this.accountId || decoded === undefined || rest.length > 0) throw queueDoesNotExist();
+    return this.queue(decoded);
   }
 
   private getQueueUrl(input: Record<string, unknown>, origin: string): { QueueUrl: string } {
