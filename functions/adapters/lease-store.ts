@@ -76,6 +76,8 @@ export interface SubjectLock {
  */
 export interface HeldLock extends SubjectLock {
   readonly subject: Subject;
+  /** False once freed: by release(), or by the save that freed it along with its own change. */
+  readonly held: boolean;
   /** Frees the lock now. Later calls answer what the first did: false when it had been taken over. */
   release(): Promise<boolean>;
 }

@@ -43,15 +43,40 @@ function activeLease(grantedAt = T0, maxDurationSeconds = 4 * 3600): Lease {
 }
 
 describe('fingerprintOf', () => {
-  it('is the same for the same content in any field order, different for any change, and ignores the source', () => {
-    const reordered = JSON.parse(
-      JSON.stringify({ ...request, accessScope: request.accessScope }),
-    ) as GrantRequest;
+  const ticket = { system: 'jira', key: 'OPS-1', url: 'https://jira.example.com/browse/OPS-1' };
+  const withTicket: GrantRequest = { ...request, ticket };
 
-    expect(fingerprintOf(reordered)).toBe(fingerprintOf(request));
-    expect(fingerprintOf({ ...request, source: 'other' })).toBe(fingerprintOf(request));
-    expect(fingerprintOf({ ...request, durationSeconds: 60 })).not.toBe(fingerprintOf(request));
-    expect(fingerprintOf({ ...request, reason: 'other' })).not.toBe(fingerprintOf(request));
+  it('is the same for the same content in any field order, and ignores the source', () => {
+    // Every object, nested ones included, with its keys in reverse order.
+    const reversed = (value: unknown): unknown =>
+      Array.isArray(value)
+        ? value.map(reversed)
+        : value && typeof value === 'object'
+          ? Object.fromEntries(
+              Object.entries(value)
+                .reverse()
+                .map(([k, v]) => [k, reversed(v)]),
+            )
+          : value;
+    const reordered = reversed(withTicket) as GrantRequest;
+
+    expect(Object.keys(reordered.accessScope)).toEqual(['namespaces', 'type']);
+    expect(fingerprintOf(reordered)).toBe(fingerprintOf(withTicket));
+    expect(fingerprintOf({ ...withTicket, source: 'other' })).toBe(fingerprintOf(withTicket));
+  });
+
+  it.each<[string, Partial<GrantRequest>]>([
+    ['clusterName', { clusterName: 'other' }],
+    ['principalArn', { principalArn: 'arn:aws:iam::111122223333:role/other' }],
+    ['policyArn', { policyArn: 'arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy' }],
+    ['accessScope', { accessScope: { type: 'namespace', namespaces: ['b'] } }],
+    ['durationSeconds', { durationSeconds: 60 }],
+    ['requestedBy', { requestedBy: 'bob' }],
+    ['reason', { reason: 'other' }],
+    ['ticket', { ticket: { ...ticket, key: 'OPS-2' } }],
+    ['breakGlass', { breakGlass: true }],
+  ])('changes when %s changes', (_field, change) => {
+    expect(fingerprintOf({ ...withTicket, ...change })).not.toBe(fingerprintOf(withTicket));
   });
 });
 

@@ -293,12 +293,18 @@ describe('packaged template', () => {
       .map(({ where }) => where.split('/')[0])
       .sort();
     expect(indexReaders).toEqual(['DriftCheckRole', 'SweeperRole']);
+    const roleOf = ({ where }: { where: string }) => where.split('/')[0];
+    const allRoles = FUNCTIONS.map(([key]) => `${logicalPrefix(key)}Role`).sort();
+    // Every function reads and writes leases, and publishes outcomes; each only on its own table and bus.
+    expect(resourcesOf('dynamodb:GetItem').map(roleOf).sort()).toEqual(allRoles);
     for (const { statement } of resourcesOf('dynamodb:GetItem')) {
       expect(statement.Resource).toEqual([{ 'Fn::GetAtt': ['LeaseTable', 'Arn'] }]);
     }
+    expect(resourcesOf('events:PutEvents').map(roleOf).sort()).toEqual(allRoles);
     for (const { statement } of resourcesOf('events:PutEvents')) {
       expect(JSON.stringify(statement.Resource)).toContain(':event-bus/default');
     }
+    expect(resourcesOf('sqs:SendMessage').length).toBeGreaterThan(0);
     for (const { where, statement } of resourcesOf('sqs:SendMessage')) {
       const target = where.startsWith('EventbridgeIntakeRole/OnFailure')
         ? 'IntakeEventsDeadLetterQueue'

@@ -327,11 +327,16 @@ describe('break-glass and failures', () => {
     broker.edge.eks.createAccessEntry({ clusterName: 'demo', principalArn, type: 'EC2_LINUX' });
     const mutationsBefore = mutationsOf(principalArn).length;
 
-    const status = await send(grant({ principalArn }));
+    const event = grant({ principalArn });
+
+    const status = await send(event);
 
     expect(status).toBe('failed');
     expect(mutationsOf(principalArn)).toHaveLength(mutationsBefore);
     expect(entryOf(principalArn)?.type).toBe('EC2_LINUX');
+    const outcomes = outcomesFor(String(event.detail.requestId));
+    expect(outcomes.map((e) => e['detail-type'])).toEqual(['Access Grant Failed']);
+    expect(String(outcomes[0]?.detail.error)).toContain('EC2_LINUX');
   });
 });
 

@@ -204,6 +204,9 @@ describe('precise timers', () => {
     const oldTimer = armed[0]?.timer ?? { requestId, expiresAt: 0 };
     await extendRequest(requestId, 300);
     const newTimer = armed[1]?.timer ?? { requestId, expiresAt: 0 };
+    // One timer armed at the grant, one at the extension, 300 s apart.
+    expect(armed).toHaveLength(2);
+    expect(newTimer.expiresAt - oldTimer.expiresAt).toBe(300);
 
     advance(300);
     const stale = await onTimer(deps, oldTimer);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LeaseStore } from '../../functions/adapters/lease-store';
+import type { HeldLock, LeaseStore } from '../../functions/adapters/lease-store';
 import type { HandleResult } from '../../functions/app/broker';
 import type { AppDeps } from '../../functions/app/deps';
 import { checkDrift, DriftCheckError } from '../../functions/app/drift';
@@ -42,33 +42,48 @@ let world: SafetyWorld;
  * starts while another holds the same subject is counted. In-process, so the count is exact.
  */
 function watchedLocks(deps: AppDeps): { deps: AppDeps; sections: () => number; overlaps: string[] } {
-  const holding = new Set<string>();
+  // A lock is held from withLock handing it over until it is let go: by release(), by the save that frees it
+  // (saveLease's `unlock`, from the moment that save is sent: it commits before its answer arrives), or when
+  // withLock's work ends, whichever comes first.
+  const holding = new Map<string, Set<HeldLock>>();
+  const letGo = new WeakSet<HeldLock>();
   const overlaps: string[] = [];
   let sections = 0;
   const store = new Proxy<LeaseStore>(deps.store, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);
-      if (property !== 'withLock' || typeof value !== 'function') return value;
+      if (typeof value !== 'function') return value;
+      if (property === 'saveLease') {
+        return (...args: unknown[]) => {
+          const unlock = (args[3] as { unlock?: HeldLock } | undefined)?.unlock;
+          if (unlock) letGo.add(unlock);
+          return Reflect.apply(value, receiver, args);
+        };
+      }
+      if (property !== 'withLock') return value;
       return (
         subject: Subject,
         owner: string,
         now: () => number,
-        fn: (...args: never[]) => Promise<unknown>,
+        fn: (lock: HeldLock) => Promise<unknown>,
         ...rest: unknown[]
       ) =>
         Reflect.apply(value, receiver, [
           subject,
           owner,
           now,
-          async (...args: never[]) => {
+          async (lock: HeldLock) => {
             const key = `${subject.clusterName}|${subject.principalArn}`;
-            if (holding.has(key)) overlaps.push(key);
-            holding.add(key);
+            const held = holding.get(key) ?? new Set<HeldLock>();
+            holding.set(key, held);
+            for (const other of held) if (!other.held || letGo.has(other)) held.delete(other);
+            if (held.size > 0) overlaps.push(`${key}: ${lock.owner} while ${[...held][0]?.owner} held it`);
+            held.add(lock);
             sections++;
             try {
-              return await fn(...args);
+              return await fn(lock);
             } finally {
-              holding.delete(key);
+              held.delete(lock);
             }
           },
           ...rest,
@@ -264,5 +279,8 @@ describe('concurrency on the same subjects', () => {
     );
     expect([...new Set(violations.map((v) => `invariant ${v.invariant}: ${v.message}`))]).toEqual([]);
     expect(swarm.results.get('granted') ?? 0).toBeGreaterThan(0);
+    // No two invocations ever held one subject's lock at once, over many sections under the lock.
+    expect(watched.overlaps).toEqual([]);
+    expect(watched.sections()).toBeGreaterThan(PARALLEL);
   }, 300_000);
 });

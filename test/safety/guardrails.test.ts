@@ -116,6 +116,7 @@ describe('guardrails end to end', () => {
     const details = fc.sample(requestsFor(rules), { numRuns: E2E_REQUESTS, seed: SEED + 2 });
     const runtime = world.runtimeFor(world.deps);
     const granted: string[] = [];
+    const extensions = new Map<string, number>();
 
     for (const [i, detail] of details.entries()) {
       const requestId = `GUARD-${process.pid}-${i}`;
@@ -127,7 +128,7 @@ describe('guardrails end to end', () => {
       // Ask for more: each extension is capped by the rule's maximum counted from the grant.
       if (result.status === 'granted' && i % 2 === 0) {
         for (const seconds of [600, 3600, 28_800]) {
-          await handleEnvelope(runtime, {
+          const extension = await handleEnvelope(runtime, {
             sqsBody: JSON.stringify({
               source: 'com.example.ticketing',
               'detail-type': 'Access Extend Requested',
@@ -139,10 +140,16 @@ describe('guardrails end to end', () => {
               },
             }),
           });
+          const outcome =
+            extension.status === 'rejected' ? extension.rejection.code : String(extension.status);
+          extensions.set(outcome, (extensions.get(outcome) ?? 0) + 1);
         }
       }
     }
 
+    // Both sides of the cap were exercised: extensions applied, and extensions refused for going past it.
+    expect(extensions.get('extended') ?? 0, JSON.stringify([...extensions])).toBeGreaterThan(0);
+    expect(extensions.get('EXTENSION_CAP_EXCEEDED') ?? 0, JSON.stringify([...extensions])).toBeGreaterThan(0);
     const now = world.clock.seconds();
     const wanted = new Map<string, AccessScope>();
     for (const requestId of granted) {
@@ -151,6 +158,7 @@ describe('guardrails end to end', () => {
       expect(lease && rule, requestId).toBeTruthy();
       if (!lease || !rule) continue;
       const request = parseGrant(details[Number(requestId.split('-').at(-1))] as GrantDetail, requestId);
+      expect(request, requestId).toBeDefined();
       expect(request && oracleRefusal(rules, rule, request), requestId).toBeUndefined();
       expect(lease.expiresAt - (lease.grantedAt ?? 0), requestId).toBeLessThanOrEqual(ruleCap(rules, rule));
       if (lease.status === 'active' && lease.expiresAt > now) {
