@@ -324,14 +324,7 @@ export class LeaseStore {
     const unlockAt = transactItems.length;
     if (unlock !== undefined) {
       transactItems.push({
-        Update: {
-          TableName: this.tableName,
-          Key: { pk: subjectPk(unlock.subject), sk: SUBJECT_SK },
-          UpdateExpression: 'REMOVE #lockOwner, #lockUntil',
-          ConditionExpression: '#lockOwner = :owner',
-          ExpressionAttributeNames: { '#lockOwner': 'lockOwner', '#lockUntil': 'lockUntil' },
-          ExpressionAttributeValues: { ':owner': unlock.owner },
-        },
+        Update: { TableName: this.tableName, ...unlockUpdate(unlock.subject, unlock.owner) },
       });
     }
     let overflow: ItemKey[] = [];
@@ -584,16 +577,7 @@ export class LeaseStore {
   async releaseLock(subject: Subject, owner: string): Promise<boolean> {
     try {
       await this.call('releaseLock', () =>
-        this.client.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: { pk: subjectPk(subject), sk: SUBJECT_SK },
-            UpdateExpression: 'REMOVE #lockOwner, #lockUntil',
-            ConditionExpression: '#lockOwner = :owner',
-            ExpressionAttributeNames: { '#lockOwner': 'lockOwner', '#lockUntil': 'lockUntil' },
-            ExpressionAttributeValues: { ':owner': owner },
-          }),
-        ),
+        this.client.send(new UpdateCommand({ TableName: this.tableName, ...unlockUpdate(subject, owner) })),
       );
       return true;
     } catch (error) {
@@ -1071,6 +1055,17 @@ function lockUpdate(subject: Subject, owner: string, now: number, ttlSeconds: nu
       ':clusterName': subject.clusterName,
       ':principalArn': subject.principalArn,
     },
+  };
+}
+
+/** Frees the subject's lock if `owner` holds it. Sent alone (releaseLock) or with a lease's last save. */
+function unlockUpdate(subject: Subject, owner: string) {
+  return {
+    Key: { pk: subjectPk(subject), sk: SUBJECT_SK },
+    UpdateExpression: 'REMOVE #lockOwner, #lockUntil',
+    ConditionExpression: '#lockOwner = :owner',
+    ExpressionAttributeNames: { '#lockOwner': 'lockOwner', '#lockUntil': 'lockUntil' },
+    ExpressionAttributeValues: { ':owner': owner },
   };
 }
 
