@@ -5,6 +5,7 @@ import { EKSClient } from '@aws-sdk/client-eks';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { EksAccess } from './adapters/eks-access';
 import { AdaptivePacer, pace } from './adapters/eks-pacing';
 import { ExpiryTimers } from './adapters/expiry-timers';
@@ -25,6 +26,8 @@ export interface Runtime {
   readonly deps: AppDeps;
   readonly broker: Broker;
   readonly store: LeaseStore;
+  /** The lease table's document client (tests count its requests with SDK middleware). */
+  readonly dynamodb: DynamoDBDocumentClient;
 }
 
 export const logger = new Logger({ serviceName: 'eks-access-broker' });
@@ -51,10 +54,8 @@ export function createRuntime(
   options: { clock?: () => number } = {},
 ): Runtime {
   const rules = loadRulesFile(config.accessRulesFile);
-  const store = new LeaseStore({
-    client: leaseDocumentClient(new DynamoDBClient({})),
-    tableName: config.leaseTableName,
-  });
+  const dynamodb = leaseDocumentClient(new DynamoDBClient({}));
+  const store = new LeaseStore({ client: dynamodb, tableName: config.leaseTableName });
   const eks = new EksAccess({ clientFor: eksClients(rules) });
   const publisher = new OutcomePublisher({
     client: new EventBridgeClient({}),
@@ -72,7 +73,7 @@ export function createRuntime(
     metrics: brokerMetrics,
     lockWaitMs: config.lockWaitMs,
   };
-  return { config, rules, logger, deps, broker: new Broker(deps), store };
+  return { config, rules, logger, deps, broker: new Broker(deps), store, dynamodb };
 }
 
 /**

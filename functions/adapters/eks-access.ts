@@ -9,6 +9,7 @@ import {
   ListAssociatedAccessPoliciesCommand,
   type ListAssociatedAccessPoliciesCommandOutput,
 } from '@aws-sdk/client-eks';
+import type { AccessApi } from '../app/ports';
 import { ConcurrentModificationError, PermanentError, RetryableError } from '../core/errors';
 import type { AccessScope, ActualAccess, Association, Subject } from '../core/model';
 import { OWNER_TAG_KEY, OWNER_TAG_VALUE } from '../core/model';
@@ -58,7 +59,7 @@ const RETRYABLE_TYPES = new Set([
  * and 5xx are retried by the SDK with jittered backoff; what is left after its budget becomes a RetryableError
  * so the message is redelivered. ResourceInUse on create is never taken as "mine".
  */
-export class EksAccess {
+export class EksAccess implements AccessApi {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly notFoundRetries: number;
   private readonly baseDelayMs: number;

@@ -1,19 +1,10 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { Timers } from '../app/ports';
 import { RetryableError } from '../core/errors';
+import type { TimerMessage } from '../core/timer-message';
 
 /** SQS delays a message by at most 15 minutes: a timer is armed only for leases that end within that. */
 export const MAX_TIMER_DELAY_SECONDS = 900;
-
-/** The body of a timer message: which lease, and which expiry it was armed for (a later one makes it stale). */
-export interface TimerMessage {
-  readonly requestId: string;
-  readonly expiresAt: number;
-}
-
-/** Arms a timer that fires `delaySeconds` from now (at most MAX_TIMER_DELAY_SECONDS). */
-export interface Timers {
-  arm(timer: TimerMessage, delaySeconds: number): Promise<void>;
-}
 
 /**
  * Precise expiry timers as SQS delayed messages on the timer queue. No per-lease resource is created, so
@@ -21,6 +12,8 @@ export interface Timers {
  * stays the backstop for timers that are lost or were never armed.
  */
 export class ExpiryTimers implements Timers {
+  readonly maxDelaySeconds = MAX_TIMER_DELAY_SECONDS;
+
   constructor(private readonly options: { client: SQSClient; queueUrl: string }) {}
 
   async arm(timer: TimerMessage, delaySeconds: number): Promise<void> {
@@ -41,18 +34,5 @@ export class ExpiryTimers implements Timers {
         },
       );
     }
-  }
-}
-
-/** Reads a timer message body; anything else on the queue is not ours to act on. */
-export function parseTimerMessage(body: string): TimerMessage | undefined {
-  try {
-    const value: unknown = JSON.parse(body);
-    if (typeof value !== 'object' || value === null) return undefined;
-    const { requestId, expiresAt } = value as Record<string, unknown>;
-    if (typeof requestId !== 'string' || typeof expiresAt !== 'number') return undefined;
-    return { requestId, expiresAt };
-  } catch {
-    return undefined;
   }
 }

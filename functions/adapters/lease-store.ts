@@ -247,17 +247,17 @@ export class LeaseStore {
   }
 
   /** The lease of grant `requestId`, read strongly consistent through its pointer. */
-  async getLease(requestId: string): Promise<Lease | undefined> {
-    const pointer = await this.getItem('getLease', { pk: requestPk(requestId), sk: POINTER_SK });
+  async findLease(requestId: string): Promise<Lease | undefined> {
+    const pointer = await this.getItem('findLease', { pk: requestPk(requestId), sk: POINTER_SK });
     if (pointer === undefined) return undefined;
     const subject = subjectOfPointer(pointer);
-    const item = await this.getItem('getLease', { pk: subjectPk(subject), sk: leaseSk(requestId) });
+    const item = await this.getItem('findLease', { pk: subjectPk(subject), sk: leaseSk(requestId) });
     return item === undefined ? undefined : leaseFromItem(item);
   }
 
   /** The lease of grant `requestId` when its subject is known: one strongly consistent read by key. */
-  async leaseOf(subject: Subject, requestId: string): Promise<Lease | undefined> {
-    const item = await this.getItem('leaseOf', { pk: subjectPk(subject), sk: leaseSk(requestId) });
+  async findSubjectLease(subject: Subject, requestId: string): Promise<Lease | undefined> {
+    const item = await this.getItem('findSubjectLease', { pk: subjectPk(subject), sk: leaseSk(requestId) });
     return item === undefined ? undefined : leaseFromItem(item);
   }
 

@@ -3,8 +3,10 @@ import {
   PutEventsCommand,
   type PutEventsRequestEntry,
 } from '@aws-sdk/client-eventbridge';
+import type { OutcomeSink } from '../app/ports';
 import { RetryableError } from '../core/errors';
-import { OUTCOME_SOURCE, type Outcome } from '../core/outcomes';
+import { OUTCOME_SOURCE } from '../core/names';
+import type { Outcome } from '../core/outcomes';
 
 export interface OutcomePublisherOptions {
   readonly client: EventBridgeClient;
@@ -12,7 +14,7 @@ export interface OutcomePublisherOptions {
 }
 
 /** Publishes outcome events on EventBridge. An entry EventBridge refuses is retried by redelivery, never lost. */
-export class OutcomePublisher {
+export class OutcomePublisher implements OutcomeSink {
   constructor(private readonly options: OutcomePublisherOptions) {}
 
   async publish(outcomes: readonly Outcome[]): Promise<void> {

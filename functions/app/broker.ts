@@ -121,7 +121,7 @@ export class Broker {
         const reads = startReads(this.deps, subject);
         const lease =
           (await reads.leases).find((candidate) => candidate.requestId === requestId) ??
-          (await this.deps.store.leaseOf(subject, requestId));
+          (await this.deps.store.findSubjectLease(subject, requestId));
         if (!lease) throw new Error(`Lease ${requestId} vanished while it was being granted`);
         if (lease.status !== 'pending') return { status: 'duplicate', lease };
         if (lease.expiresAt <= nowSeconds(this.deps)) return this.expireLate(lease, lock, reads);
@@ -229,7 +229,7 @@ export class Broker {
 
   /** "I'm done" or the ticket closed: the lease ends now. A failure to take the access back is retried. */
   private async revoke(request: RevokeRequest): Promise<HandleResult> {
-    const found = await this.deps.store.getLease(request.requestId);
+    const found = await this.deps.store.findLease(request.requestId);
     if (!found) return this.rejectRequest(request, unknownRequest(request.requestId));
     const result = await takeBack(
       this.deps,
@@ -255,7 +255,7 @@ export class Broker {
    * one becomes stale). An extension is known by its content, so a repeated delivery extends only once.
    */
   private async extend(request: ExtendRequest): Promise<HandleResult> {
-    const known = await this.deps.store.getLease(request.requestId);
+    const known = await this.deps.store.findLease(request.requestId);
     if (!known) return this.rejectRequest(request, unknownRequest(request.requestId));
     const key = extensionKey(request);
     if (known.extensions?.includes(key)) {
@@ -269,7 +269,7 @@ export class Broker {
       randomUUID(),
       () => nowSeconds(this.deps),
       async (): Promise<HandleResult> => {
-        const found = (await this.deps.store.leaseOf(known, request.requestId)) ?? known;
+        const found = (await this.deps.store.findSubjectLease(known, request.requestId)) ?? known;
         if (found.extensions?.includes(key)) {
           this.deps.metrics.add('DuplicateRequests');
           return { status: 'duplicate', lease: found };

@@ -56,7 +56,7 @@ export async function settleDeadLetter(deps: AppDeps, body: string): Promise<Dea
     kind: request.kind,
     error: reason,
   });
-  const lease = await deps.store.getLease(request.requestId);
+  const lease = await deps.store.findLease(request.requestId);
   switch (request.kind) {
     case 'grant':
       // The id belongs to another request: the intake's answer was this refusal.
@@ -102,7 +102,7 @@ async function abandonGrant(
     randomUUID(),
     () => nowSeconds(deps),
     async (lock): Promise<DeadLetterResult> => {
-      const lease = await deps.store.leaseOf(found, request.requestId);
+      const lease = await deps.store.findSubjectLease(found, request.requestId);
       if (!lease) throw new Error(`Lease ${request.requestId} vanished while it was being abandoned`);
       if (lease.status !== 'pending') return { status: 'settled', lease };
       const now = nowSeconds(deps);
@@ -150,7 +150,7 @@ async function handRevocationToSweeper(
     randomUUID(),
     () => nowSeconds(deps),
     async (): Promise<DeadLetterResult> => {
-      const lease = await deps.store.leaseOf(found, request.requestId);
+      const lease = await deps.store.findSubjectLease(found, request.requestId);
       if (!lease) throw new Error(`Lease ${request.requestId} vanished while its revocation was handed over`);
       if (lease.status === 'ended') return { status: 'settled', lease };
       const now = nowSeconds(deps);

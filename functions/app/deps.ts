@@ -1,11 +1,11 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { EksAccess } from '../adapters/eks-access';
-import type { Timers } from '../adapters/expiry-timers';
 import type { AuditEvent, LeaseStore } from '../adapters/lease-store';
 import type { OutcomePublisher } from '../adapters/outcome-publisher';
 import type { Lease } from '../core/model';
 import type { AccessRules } from '../core/rules';
 import type { BrokerMetrics } from './metrics';
+import type { Timers } from './ports';
 
 /** The structured logger the use cases write to: Powertools' Logger, or a test's recorder. */
 export type Log = Pick<Logger, 'info' | 'warn' | 'error'>;

@@ -1,13 +1,13 @@
-import { MAX_TIMER_DELAY_SECONDS, type TimerMessage } from '../adapters/expiry-timers';
 import { SubjectBusyError } from '../core/errors';
 import type { Lease } from '../core/model';
+import type { TimerMessage } from '../core/timer-message';
 import { type AppDeps, nowSeconds } from './deps';
 import { type TakeBackResult, takeBack } from './revocation';
 
 /** Arms the precise timer of a lease that ends within the timer window; later leases are armed by the sweeper. */
 export async function armIfSoon(deps: AppDeps, lease: Lease, now: number): Promise<boolean> {
   const delay = lease.expiresAt - now;
-  if (lease.status !== 'active' || delay > MAX_TIMER_DELAY_SECONDS) return false;
+  if (lease.status !== 'active' || delay > deps.timers.maxDelaySeconds) return false;
   await deps.timers.arm({ requestId: lease.requestId, expiresAt: lease.expiresAt }, delay);
   return true;
 }
@@ -19,7 +19,7 @@ export type TimerResult = TakeBackResult | { readonly status: 'stale' } | { read
  * already ended lease makes it stale. SQS may deliver a moment early; the rest of the wait is re-armed.
  */
 export async function onTimer(deps: AppDeps, timer: TimerMessage): Promise<TimerResult> {
-  const lease = await deps.store.getLease(timer.requestId);
+  const lease = await deps.store.findLease(timer.requestId);
   if (!lease || lease.status === 'ended' || lease.expiresAt !== timer.expiresAt) {
     deps.metrics.add('StaleTimers');
     return { status: 'stale' };
@@ -101,8 +101,8 @@ export async function sweep(deps: AppDeps, options: SweepOptions = {}): Promise<
   if (Date.now() < deadline) {
     // Two intervals back, so one missed or late run does not leave a lease without its timer.
     const lookback = 2 * (options.intervalSeconds ?? 60);
-    const soon = await deps.store.dueLeases(now + MAX_TIMER_DELAY_SECONDS, limit, {
-      after: Math.max(now, now + MAX_TIMER_DELAY_SECONDS - lookback),
+    const soon = await deps.store.dueLeases(now + deps.timers.maxDelaySeconds, limit, {
+      after: Math.max(now, now + deps.timers.maxDelaySeconds - lookback),
     });
     for (const lease of soon) {
       if (lease.nextAttemptAt === undefined && (await armIfSoon(deps, lease, now))) timersArmed++;

@@ -14,7 +14,7 @@ export async function forgetLease(
   actor: string,
   reason: string,
 ): Promise<Lease | undefined> {
-  const lease = await deps.store.getLease(requestId);
+  const lease = await deps.store.findLease(requestId);
   if (!lease || lease.status === 'ended') return lease;
   const forgotten = end(lease, 'forgotten', nowSeconds(deps), lease.lastError);
   await deps.publisher.publish([outcomes.revoked(forgotten)]);

@@ -35,7 +35,7 @@ export async function takeBack(
   intent: { readonly reason: EndReason; readonly actor: string; readonly onlyIfDue: boolean },
   known?: Lease | LeaseRef,
 ): Promise<TakeBackResult> {
-  const found = known ?? (await deps.store.getLease(requestId));
+  const found = known ?? (await deps.store.findLease(requestId));
   if (!found) return { status: 'already-ended' };
   if (isLease(found) && found.status === 'ended') return { status: 'already-ended', lease: found };
   return deps.store.withLock(
@@ -46,7 +46,7 @@ export async function takeBack(
       const reads = startReads(deps, found);
       const lease =
         (await reads.leases).find((candidate) => candidate.requestId === requestId) ??
-        (await deps.store.leaseOf(found, requestId));
+        (await deps.store.findSubjectLease(found, requestId));
       if (!lease || lease.status === 'ended') return { status: 'already-ended', ...(lease ? { lease } : {}) };
       const now = nowSeconds(deps);
       if (intent.onlyIfDue && (lease.nextAttemptAt ?? lease.expiresAt) > now)

@@ -9,7 +9,8 @@ import { forgetLease } from '../app/forget';
 import { readRulesYaml } from '../config/access-rules-yaml';
 import { DETAIL_TYPES, parseRequest } from '../core/contract';
 import type { Lease } from '../core/model';
-import { describeOutcomeDetail, OUTCOME_SOURCE } from '../core/outcomes';
+import { OUTCOME_SOURCE } from '../core/names';
+import { describeOutcomeDetail } from '../core/outcomes';
 
 const USAGE = `Usage: npx eks-access-broker <command> [options]
 
@@ -208,7 +209,7 @@ class Cli {
   async history(requestId: string): Promise<void> {
     const store = this.store();
     const [lease, events] = await this.call(() =>
-      Promise.all([store.getLease(requestId), store.history(requestId)]),
+      Promise.all([store.findLease(requestId), store.history(requestId)]),
     );
     if (!lease) throw new CliError(`No lease with requestId ${requestId} in table ${this.tableName()}.`);
     this.print(
@@ -229,7 +230,7 @@ class Cli {
 
   async forget(requestId: string): Promise<void> {
     const store = this.store();
-    const lease = await this.call(() => store.getLease(requestId));
+    const lease = await this.call(() => store.findLease(requestId));
     if (!lease) throw new CliError(`No lease with requestId ${requestId} in table ${this.tableName()}.`);
     if (lease.status === 'ended')
       throw new CliError(`Lease ${requestId} has already ended (${lease.endReason}).`);
@@ -288,7 +289,7 @@ class Cli {
   private async waitFor(requestId: string, detailType: string): Promise<void> {
     const store = this.store();
     const deadline = Date.now() + 30_000;
-    const before = await this.call(() => store.getLease(requestId));
+    const before = await this.call(() => store.findLease(requestId));
     while (Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 250));
       const outcome = await this.localOutcome(requestId, detailType);
@@ -296,7 +297,7 @@ class Cli {
         this.print(outcome);
         return;
       }
-      const lease = await this.call(() => store.getLease(requestId));
+      const lease = await this.call(() => store.findLease(requestId));
       if (lease && lease.version !== before?.version && lease.status !== 'pending') {
         this.print(
           `${lease.status === 'ended' ? `ended (${lease.endReason})` : lease.status}: ${describeLease(lease)}`,

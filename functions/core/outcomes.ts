@@ -1,9 +1,6 @@
 import type { AccessScope, BrokerRequest, Lease, Rejection, Subject } from './model';
 import type { Action } from './planner';
 
-/** The `source` of every event the broker publishes. */
-export const OUTCOME_SOURCE = 'eks-access-broker';
-
 export type OutcomeType =
   | 'Access Granted'
   | 'Access Grant Rejected'

@@ -1,5 +1,5 @@
-import { parseTimerMessage } from '../adapters/expiry-timers';
 import { onTimer } from '../app/expiry';
+import { parseTimerMessage } from '../core/timer-message';
 import { logger, runtime } from '../runtime';
 import { sqsBatchHandler } from './sqs-batch';
 

@@ -396,7 +396,7 @@ describe('LeaseStore with a mocked DynamoDB', () => {
       ddbMock.on(GetCommand).rejects(unknown);
 
       // Act
-      const error = await rejection(store.getLease('req-1'));
+      const error = await rejection(store.findLease('req-1'));
 
       // Assert
       expect(error).toBe(unknown);
@@ -410,7 +410,7 @@ describe('LeaseStore with a mocked DynamoDB', () => {
         .resolves({ Item: { ...LEASE_ITEM, status: 'paused' } });
 
       // Act
-      const error = await rejection(store.getLease('req-1'));
+      const error = await rejection(store.findLease('req-1'));
 
       // Assert
       expect(error).toBeInstanceOf(PermanentError);

@@ -127,9 +127,9 @@ describe('LeaseStore on DynamoDB Local', () => {
 
       // Assert
       expect(result).toEqual({ created: true });
-      await expect(store.getLease('req-1')).resolves.toStrictEqual(lease);
+      await expect(store.findLease('req-1')).resolves.toStrictEqual(lease);
       await expect(store.leasesOf(SUBJECT)).resolves.toStrictEqual([lease]);
-      await expect(store.getLease('unknown')).resolves.toBeUndefined();
+      await expect(store.findLease('unknown')).resolves.toBeUndefined();
     });
 
     it('reports a duplicate with the same fingerprint and writes nothing more', async () => {
@@ -177,7 +177,7 @@ describe('LeaseStore on DynamoDB Local', () => {
       // Assert
       expect(store.stats.requests - before).toBe(1);
       expect(result.created && result.lock?.owner).toBe('owner-a');
-      await expect(store.getLease(lease.requestId)).resolves.toEqual(lease);
+      await expect(store.findLease(lease.requestId)).resolves.toEqual(lease);
       await expect(store.acquireLock(SUBJECT, 'owner-b', NOW + 1, 30)).resolves.toBe(false);
       const ran = await store.withLock(
         SUBJECT,
@@ -204,7 +204,7 @@ describe('LeaseStore on DynamoDB Local', () => {
 
       // Assert
       expect(result).toEqual({ created: true });
-      await expect(store.getLease(lease.requestId)).resolves.toEqual(lease);
+      await expect(store.findLease(lease.requestId)).resolves.toEqual(lease);
       await expect(store.acquireLock(SUBJECT, 'owner-a', NOW + 1, 30)).resolves.toBe(false);
       await expect(store.releaseLock(SUBJECT, 'owner-b')).resolves.toBe(true);
     });
@@ -323,7 +323,7 @@ describe('LeaseStore on DynamoDB Local', () => {
       expect(winners).toHaveLength(1);
       expect(losers).toHaveLength(1);
       expect(losers[0]).toBeInstanceOf(ConcurrentModificationError);
-      const stored = await store.getLease('req-1');
+      const stored = await store.findLease('req-1');
       expect(stored?.version).toBe(2);
       const history = await store.history('req-1');
       expect(history.map((event) => event.type)).toEqual([
@@ -372,7 +372,7 @@ describe('LeaseStore on DynamoDB Local', () => {
 
       // Assert
       expect(saved).toStrictEqual({ ...lease, lastError: 'throttled once', version: 2 });
-      await expect(store.getLease('req-1')).resolves.toStrictEqual(saved);
+      await expect(store.findLease('req-1')).resolves.toStrictEqual(saved);
       expect(stale).toBeInstanceOf(ConcurrentModificationError);
     });
   });
@@ -484,7 +484,7 @@ describe('LeaseStore on DynamoDB Local', () => {
       });
       const fifth = all[5];
       if (fifth === undefined) throw new Error('fixture');
-      await expect(store.leaseOf(fifth, fifth.requestId)).resolves.toStrictEqual(leases[5]);
+      await expect(store.findSubjectLease(fifth, fifth.requestId)).resolves.toStrictEqual(leases[5]);
     });
   });
 
@@ -730,7 +730,7 @@ describe('LeaseStore on DynamoDB Local', () => {
       expect(requests).toBe(3);
       expect(kept.saved.version).toBe(2);
       expect(kept.heldByC).toBe(true);
-      await expect(store.getLease('unlock-2')).resolves.toMatchObject({ status: 'active', version: 2 });
+      await expect(store.findLease('unlock-2')).resolves.toMatchObject({ status: 'active', version: 2 });
     });
 
     it('loads leases and subject state in bulk in the items the store writes itself', async () => {
@@ -746,7 +746,7 @@ describe('LeaseStore on DynamoDB Local', () => {
       }
 
       // Assert
-      await expect(store.getLease('bulk-1')).resolves.toStrictEqual(lease);
+      await expect(store.findLease('bulk-1')).resolves.toStrictEqual(lease);
       expect((await store.readSubject(SUBJECT)).state).toStrictEqual(state);
       await expect(store.dueLeases(NOW, 10)).resolves.toStrictEqual([lease]);
     });

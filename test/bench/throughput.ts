@@ -1,4 +1,4 @@
-import { OUTCOME_SOURCE } from '../../functions/core/outcomes';
+import { OUTCOME_SOURCE } from '../../functions/core/names';
 import { REQUESTS_DLQ_NAME, REQUESTS_QUEUE_NAME } from '../../infra/local/intake/queues';
 import {
   type BenchContext,

@@ -162,7 +162,7 @@ describe('npx eks-access-broker against the local broker', () => {
       '--wait',
     );
     const store = runtime().store;
-    const lease = await store.getLease(requestId);
+    const lease = await store.findLease(requestId);
     if (!lease) throw new Error('lease missing');
 
     const refused = await cliError('forget', requestId, '--reason', 'stuck');
@@ -176,7 +176,7 @@ describe('npx eks-access-broker against the local broker', () => {
 
     expect(refused).toContain(`npx eks-access-broker revoke ${requestId}`);
     expect(forgotten).toContain(`Forgotten: ${requestId}`);
-    expect(await store.getLease(requestId)).toMatchObject({ status: 'ended', endReason: 'forgotten' });
+    expect(await store.findLease(requestId)).toMatchObject({ status: 'ended', endReason: 'forgotten' });
   });
 });
 

@@ -96,7 +96,7 @@ describe('a fresh grant', () => {
     });
     const expiresAt = Date.parse(String(granted?.detail.expiresAt));
     expect(Math.abs(expiresAt - (Date.now() + 14400_000))).toBeLessThan(10_000);
-    const lease = await runtime().store.getLease(requestId);
+    const lease = await runtime().store.findLease(requestId);
     expect(lease).toMatchObject({
       status: 'active',
       ruleId: 'developers-view-edit',
@@ -134,7 +134,7 @@ describe('a fresh grant', () => {
       ['Access Granted', undefined],
       ['Access Grant Rejected', 'IDEMPOTENCY_CONFLICT'],
     ]);
-    expect((await runtime().store.getLease(requestId))?.durationSeconds).toBe(14400);
+    expect((await runtime().store.findLease(requestId))?.durationSeconds).toBe(14400);
     expect(mutationsOf(principalArn)).toHaveLength(2);
   });
 });
@@ -252,7 +252,7 @@ describe('rejections', () => {
 
     expect(status).toBe('rejected');
     expect(eksCalls()).toBe(callsBefore);
-    expect(await runtime().store.getLease(requestId)).toBeUndefined();
+    expect(await runtime().store.findLease(requestId)).toBeUndefined();
     const [rejected] = outcomesFor(requestId);
     expect(rejected?.['detail-type']).toBe('Access Grant Rejected');
     expect(rejected?.detail.code).toBe(code);
@@ -319,7 +319,7 @@ describe('break-glass and failures', () => {
       'The specified principalArn is invalid: invalid principal.',
     );
     expect(entryOf(principalArn)).toBeUndefined();
-    expect((await runtime().store.getLease(String(event.detail.requestId)))?.status).toBe('ended');
+    expect((await runtime().store.findLease(String(event.detail.requestId)))?.status).toBe('ended');
   });
 
   it('never touches a node entry of the principal and reports the grant as failed', async () => {
@@ -476,10 +476,10 @@ describe('local mode', () => {
     expect(lagMs).toBeLessThanOrEqual(5_000);
     expect(entryOf(String(event.detail.principalArn))).toBeUndefined();
     // The outcome is published just before the lease is saved as ended.
-    while (Date.now() < deadline && (await runtime().store.getLease(requestId))?.status !== 'ended') {
+    while (Date.now() < deadline && (await runtime().store.findLease(requestId))?.status !== 'ended') {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    expect(await runtime().store.getLease(requestId)).toMatchObject({
+    expect(await runtime().store.findLease(requestId)).toMatchObject({
       status: 'ended',
       endReason: 'expired',
     });

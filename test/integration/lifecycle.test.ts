@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { TimerMessage } from '../../functions/adapters/expiry-timers';
+import { MAX_TIMER_DELAY_SECONDS } from '../../functions/adapters/expiry-timers';
 import { Broker, type HandleResult } from '../../functions/app/broker';
 import type { AppDeps } from '../../functions/app/deps';
 import { checkDrift, DriftCheckError } from '../../functions/app/drift';
@@ -9,6 +9,7 @@ import type { MetricName } from '../../functions/app/metrics';
 import { loadConfig } from '../../functions/config/environment';
 import { parseRequest } from '../../functions/core/contract';
 import type { BrokerRequest } from '../../functions/core/model';
+import type { TimerMessage } from '../../functions/core/timer-message';
 import { createRuntime } from '../../functions/runtime';
 import { type LocalBroker, startLocalBroker } from '../../infra/local/broker';
 import { freshPrincipal, freshRequestId, sampleEvent, withDetail } from '../support/fixtures';
@@ -29,6 +30,7 @@ beforeAll(async () => {
     ...runtime.deps,
     clock: () => clock.ms,
     timers: {
+      maxDelaySeconds: MAX_TIMER_DELAY_SECONDS,
       arm: async (timer, delay) => {
         armed.push({ timer, delay });
       },
@@ -120,7 +122,7 @@ describe('expiry', () => {
     expect(outcomeTypes(requestId)).toEqual(['Access Granted', 'Access Revoked']);
     expect(local.outcomes().at(-1)?.detail).toMatchObject({ reason: 'expired' });
     expect(metrics).toContainEqual({ name: 'RevocationLagSeconds', value: 1 });
-    const lease = await deps.store.getLease(requestId);
+    const lease = await deps.store.findLease(requestId);
     expect(lease).toMatchObject({ status: 'ended', endReason: 'expired', endedAt: seconds() });
     expect((await deps.store.history(requestId)).map((e) => e.type)).toEqual([
       'requested',
@@ -244,7 +246,7 @@ describe('revoke and extend', () => {
     expect(extended).toMatchObject({ status: 'extended', lease: { expiresAt: expiresAt + 3600 } });
     expect(repeated.status).toBe('duplicate');
     expect(tooFar).toMatchObject({ status: 'rejected', rejection: { code: 'EXTENSION_CAP_EXCEEDED' } });
-    expect((await deps.store.getLease(requestId))?.expiresAt).toBe(expiresAt + 3600);
+    expect((await deps.store.findLease(requestId))?.expiresAt).toBe(expiresAt + 3600);
     expect(outcomeTypes(requestId)).toEqual(['Access Granted', 'Access Extended', 'Access Grant Rejected']);
   });
 
@@ -273,10 +275,10 @@ describe('revocation failures', () => {
     for (let attempt = 1; attempt <= 5; attempt++) {
       const report = await sweep(deps);
       attempts.push(report.irrevocable ? 'irrevocable' : report.retryScheduled ? 'retry' : 'none');
-      const lease = await deps.store.getLease(requestId);
+      const lease = await deps.store.findLease(requestId);
       advance((lease?.nextAttemptAt ?? seconds()) - seconds());
     }
-    const irrevocable = await deps.store.getLease(requestId);
+    const irrevocable = await deps.store.findLease(requestId);
     local.edge.eks.faults.configure({});
     const recovered = await sweep(deps);
 
@@ -287,7 +289,7 @@ describe('revocation failures', () => {
     expect(recovered.revoked).toBe(1);
     expect(policiesOf(principalArn)).toBeUndefined();
     expect(outcomeTypes(requestId)).toEqual(['Access Granted', 'Access Revocation Failed', 'Access Revoked']);
-    expect(await deps.store.getLease(requestId)).toMatchObject({ status: 'ended', endReason: 'expired' });
+    expect(await deps.store.findLease(requestId)).toMatchObject({ status: 'ended', endReason: 'expired' });
   });
 
   it('keeps a requested revocation "requested" while it is retried, and lets an operator forget it', async () => {

@@ -208,7 +208,7 @@ class Swarm {
   async track(): Promise<TrackedLease[]> {
     const found = await Promise.all(
       this.grants.map(async (requestId) => {
-        const lease = await world.deps.store.getLease(requestId);
+        const lease = await world.deps.store.findLease(requestId);
         return lease ? [{ lease, history: await world.deps.store.history(requestId) }] : [];
       }),
     );
@@ -216,7 +216,11 @@ class Swarm {
   }
 
   async live(): Promise<TrackedLease['lease'][]> {
-    return (await Promise.all(this.seeded.subjects.map((s) => world.deps.store.leasesOf(s)))).flat();
+    return (
+      await Promise.all(
+        this.seeded.subjects.map((s) => world.deps.store.readSubject(s).then((read) => read.leases)),
+      )
+    ).flat();
   }
 }
 

@@ -86,7 +86,7 @@ describe('the poison path', () => {
       broker.edge.queues.messages(DLQ).some((m) => m.body.includes(requestId) && m.state === 'pending'),
     );
     const receives = broker.edge.queues.messages(QUEUE).find((m) => m.body.includes(requestId))?.receiveCount;
-    const pending = await runtime().store.getLease(requestId);
+    const pending = await runtime().store.findLease(requestId);
     const stopDeadLetters = broker.edge.queues.subscribe(
       DLQ,
       async (event) => {
@@ -115,7 +115,10 @@ describe('the poison path', () => {
       deadLettered: true,
       principalArn,
     });
-    expect(await runtime().store.getLease(requestId)).toMatchObject({ status: 'ended', endReason: 'failed' });
+    expect(await runtime().store.findLease(requestId)).toMatchObject({
+      status: 'ended',
+      endReason: 'failed',
+    });
     const entry = broker.edge.eks
       .snapshot()
       .find((c) => c.clusterName === 'demo')
@@ -150,7 +153,7 @@ describe('the poison path', () => {
       record(JSON.stringify(destinationRecord)),
       lambdaContext('dead-letter'),
     )) as SQSBatchResponse;
-    const marked = await runtime().store.getLease(requestId);
+    const marked = await runtime().store.findLease(requestId);
     await broker.sweep();
 
     expect(response.batchItemFailures).toEqual([]);
@@ -161,7 +164,7 @@ describe('the poison path', () => {
       ['Access Revocation Failed', undefined, 'DynamoDB is throttling or unavailable'],
       ['Access Revoked', 'requested', undefined],
     ]);
-    expect(await runtime().store.getLease(requestId)).toMatchObject({
+    expect(await runtime().store.findLease(requestId)).toMatchObject({
       status: 'ended',
       endReason: 'requested',
     });
@@ -208,7 +211,7 @@ describe('the poison path', () => {
       ['Access Grant Rejected', 'Access Grant Requested', 'DURATION_TOO_LONG'],
       ['Access Grant Rejected', 'Access Grant Requested', 'IDEMPOTENCY_CONFLICT'],
     ]);
-    expect(await runtime().store.getLease(requestId)).toMatchObject({
+    expect(await runtime().store.findLease(requestId)).toMatchObject({
       status: 'active',
       principalArn: grant.detail.principalArn,
     });

@@ -153,7 +153,7 @@ describe('guardrails end to end', () => {
     const now = world.clock.seconds();
     const wanted = new Map<string, AccessScope>();
     for (const requestId of granted) {
-      const lease = await world.deps.store.getLease(requestId);
+      const lease = await world.deps.store.findLease(requestId);
       const rule = rules.rules.find((r) => r.id === lease?.ruleId);
       expect(lease && rule, requestId).toBeTruthy();
       if (!lease || !rule) continue;

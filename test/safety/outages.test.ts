@@ -105,7 +105,7 @@ describe('dependency outages', () => {
     expect(answeredDuringOutage).toEqual([]);
     for (const [i, id] of ids.entries()) {
       expect(outcomeTypes(id), id).toEqual(['Access Granted']);
-      expect(await runtime().store.getLease(id), id).toMatchObject({ status: 'active' });
+      expect(await runtime().store.findLease(id), id).toMatchObject({ status: 'active' });
       expect(entryOf(String(events[i]?.detail.principalArn))?.policies, id).toHaveLength(1);
     }
     expect(broker.edge.queues.messages(DLQ).filter((m) => ids.some((id) => m.body.includes(id)))).toEqual([]);
@@ -124,7 +124,7 @@ describe('dependency outages', () => {
     send(withDetail(sampleEvent('revoke.json'), { requestId: earlierId }));
     await waitFor('every grant to fail twice', () => ids.every((id) => receivesOf(id) >= 2), 30_000);
     const revoking = await waitFor('the revocation to be recorded as failed', async () => {
-      const lease = await runtime().store.getLease(earlierId);
+      const lease = await runtime().store.findLease(earlierId);
       return lease?.revokeAttempts ? lease : undefined;
     });
     broker.edge.eks.faults.configure({});
@@ -135,7 +135,7 @@ describe('dependency outages', () => {
       'the sweeper to finish the revocation',
       async () => {
         await broker.sweep();
-        const lease = await runtime().store.getLease(earlierId);
+        const lease = await runtime().store.findLease(earlierId);
         return lease?.status === 'ended' ? lease : undefined;
       },
       30_000,
@@ -143,7 +143,7 @@ describe('dependency outages', () => {
 
     for (const id of ids) {
       expect(outcomeTypes(id), id).toEqual(['Access Granted']);
-      expect(await runtime().store.getLease(id), id).toMatchObject({ status: 'active' });
+      expect(await runtime().store.findLease(id), id).toMatchObject({ status: 'active' });
     }
     expect(revoking).toMatchObject({ status: 'active', endReason: 'requested', revokeAttempts: 1 });
     expect(revoked).toMatchObject({ endReason: 'requested' });

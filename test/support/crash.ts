@@ -115,6 +115,7 @@ export function invocation(
     eks: new EksAccess({ clientFor: () => eks }),
     publisher,
     timers: {
+      maxDelaySeconds: base.timers.maxDelaySeconds,
       arm: async (timer, delaySeconds) => {
         step('timers.arm');
         await base.timers.arm(timer, delaySeconds);

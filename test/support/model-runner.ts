@@ -14,11 +14,13 @@
  *   nothing due or about to enter the timer window are skipped: they would do nothing).
  */
 import fc from 'fast-check';
+import { MAX_TIMER_DELAY_SECONDS } from '../../functions/adapters/expiry-timers';
 import type { HandleResult } from '../../functions/app/broker';
 import { settleDeadLetter } from '../../functions/app/dead-letter';
 import type { AppDeps } from '../../functions/app/deps';
 import { checkDrift } from '../../functions/app/drift';
 import { onTimer, sweep } from '../../functions/app/expiry';
+import { MAX_RECEIVE_COUNT } from '../../functions/config/defaults';
 import { isRetryable } from '../../functions/core/errors';
 import type { AccessScope, Lease } from '../../functions/core/model';
 import type { Outcome } from '../../functions/core/outcomes';
@@ -60,9 +62,9 @@ export const DURATIONS = [20, 90, 300, 900, 1000, 3600, 28800, 30000] as const;
 const EXTENSIONS = [30, 300, 3600, 30000] as const;
 
 export const VISIBILITY_SECONDS = 30;
-export const MAX_RECEIVES = 5;
+export const MAX_RECEIVES = MAX_RECEIVE_COUNT;
 const SWEEP_INTERVAL_MS = 60_000;
-const TIMER_WINDOW_SECONDS = 900;
+const TIMER_WINDOW_SECONDS = MAX_TIMER_DELAY_SECONDS;
 const MAX_EXPIRY_LAG_SECONDS = 600;
 const SUBJECTS = 5;
 
@@ -602,7 +604,7 @@ class ModelRun {
   }
 
   private async leaseVersion(requestId: string): Promise<number | undefined> {
-    return (await this.world.deps.store.getLease(requestId))?.version;
+    return (await this.world.deps.store.findLease(requestId))?.version;
   }
 
   // ---- time: timers and the sweeper ----
@@ -713,14 +715,16 @@ class ModelRun {
   }
 
   private async liveLeases(): Promise<Lease[]> {
-    const subjects = this.subjects.map((s) => this.world.deps.store.leasesOf(s));
+    const subjects = this.subjects.map((s) =>
+      this.world.deps.store.readSubject(s).then((read) => read.leases),
+    );
     return (await Promise.all(subjects)).flat();
   }
 
   private async track(): Promise<TrackedLease[]> {
     const found = await Promise.all(
       this.grantIds.map(async (requestId) => {
-        const lease = await this.world.deps.store.getLease(requestId);
+        const lease = await this.world.deps.store.findLease(requestId);
         return lease ? [{ lease, history: await this.world.deps.store.history(requestId) }] : [];
       }),
     );

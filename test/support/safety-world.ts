@@ -1,12 +1,13 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EKSClient, type EKSClientConfig } from '@aws-sdk/client-eks';
 import { EksAccess } from '../../functions/adapters/eks-access';
-import type { TimerMessage } from '../../functions/adapters/expiry-timers';
+import { MAX_TIMER_DELAY_SECONDS } from '../../functions/adapters/expiry-timers';
 import { LeaseStore, leaseDocumentClient } from '../../functions/adapters/lease-store';
 import { Broker } from '../../functions/app/broker';
 import type { AppDeps, Log } from '../../functions/app/deps';
 import type { MetricName } from '../../functions/app/metrics';
 import { loadConfig } from '../../functions/config/environment';
+import type { TimerMessage } from '../../functions/core/timer-message';
 import { createRuntime, type Runtime } from '../../functions/runtime';
 import { type LocalBroker, type LocalBrokerOptions, startLocalBroker } from '../../infra/local/broker';
 import { LOCAL_CREDENTIALS } from './aws';
@@ -105,6 +106,7 @@ export async function startSafetyWorld(options: SafetyWorldOptions = {}): Promis
     log: QUIET_LOG,
     metrics: { add: (name, value = 1) => metrics.set(name, (metrics.get(name) ?? 0) + value) },
     timers: {
+      maxDelaySeconds: MAX_TIMER_DELAY_SECONDS,
       arm: async (timer, delaySeconds) => {
         armed.push({
           timer,

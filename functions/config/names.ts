@@ -1,0 +1,28 @@
+import { BROKER_NAME } from '../core/names';
+
+/** What serverless.yml calls the service; every resource name starts with it. */
+export const SERVICE_NAME = BROKER_NAME;
+
+/** The names a deployed stage gives its resources (infra/stack/resources.ts), which the CLI defaults to. */
+export function stageResourceNames(stage: string) {
+  const prefix = `${SERVICE_NAME}-${stage}`;
+  return {
+    prefix,
+    leaseTable: `${prefix}-leases`,
+    requestsQueue: `${prefix}-requests`,
+    timerQueue: `${prefix}-timers`,
+    intakeEventsDeadLetterQueue: `${prefix}-intake-events-dlq`,
+    intakeRule: `${prefix}-requests`,
+    alarmTopic: `${prefix}-alarms`,
+  } as const;
+}
+
+/** The local broker's resources (`npm start`): the table is named as stage "local"'s would be. */
+export const LOCAL_RESOURCE_NAMES = {
+  leaseTable: stageResourceNames('local').leaseTable,
+  eventBus: 'default',
+  requestsQueue: `${SERVICE_NAME}-requests`,
+  requestsDeadLetterQueue: `${SERVICE_NAME}-requests-dlq`,
+  timerQueue: `${SERVICE_NAME}-timers`,
+  timerDeadLetterQueue: `${SERVICE_NAME}-timers-dlq`,
+} as const;
