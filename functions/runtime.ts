@@ -9,35 +9,30 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { EksAccess } from './adapters/eks-access';
 import { AdaptivePacer, pace } from './adapters/eks-pacing';
 import { ExpiryTimers } from './adapters/expiry-timers';
-import { LeaseStore, leaseDocumentClient } from './adapters/lease-store';
+import { LeaseStore, leaseDocumentClient } from './adapters/lease-table';
 import { OutcomePublisher } from './adapters/outcome-publisher';
-import { Broker } from './app/broker';
 import type { AppDeps } from './app/deps';
 import { type BrokerMetrics, METRICS_NAMESPACE, STAGE_DIMENSION } from './app/metrics';
 import { loadRulesFile } from './config/access-rules-file';
+import { DEFAULT_REVOCATION_BUDGET } from './config/defaults';
 import { type BrokerConfig, loadConfig } from './config/environment';
+import { BROKER_NAME } from './core/names';
 import type { AccessRules } from './core/rules';
 
-/** Everything a handler needs, built once per cold start: SDK clients, adapters, rules, the use cases. */
+/** Everything a handler needs, built once per cold start: SDK clients, adapters, rules, the use cases' deps. */
 export interface Runtime {
   readonly config: Readonly<BrokerConfig>;
-  readonly rules: AccessRules;
-  readonly logger: Logger;
   readonly deps: AppDeps;
-  readonly broker: Broker;
+  /** The lease table with its operator reads (history), for the CLI and the tests. */
   readonly store: LeaseStore;
   /** The lease table's document client (tests count its requests with SDK middleware). */
   readonly dynamodb: DynamoDBDocumentClient;
 }
 
-export const logger = new Logger({ serviceName: 'eks-access-broker' });
-// Every invocation records at least one metric; Powertools' warnings go to the structured log.
-export const metrics = new Metrics({
-  namespace: METRICS_NAMESPACE,
-  serviceName: 'eks-access-broker',
-  defaultDimensions: { [STAGE_DIMENSION]: process.env.BROKER_STAGE || 'local' },
-  logger,
-});
+export const logger = new Logger({ serviceName: BROKER_NAME });
+// Every invocation records at least one metric; Powertools' warnings go to the structured log. The stage
+// dimension is set from the configuration when the runtime is built.
+export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: BROKER_NAME, logger });
 
 const brokerMetrics: BrokerMetrics = {
   add: (name, value = 1) => {
@@ -53,6 +48,7 @@ export function createRuntime(
   config: Readonly<BrokerConfig>,
   options: { clock?: () => number } = {},
 ): Runtime {
+  metrics.setDefaultDimensions({ [STAGE_DIMENSION]: config.stage });
   const rules = loadRulesFile(config.accessRulesFile);
   const dynamodb = leaseDocumentClient(new DynamoDBClient({}));
   const store = new LeaseStore({ client: dynamodb, tableName: config.leaseTableName });
@@ -64,6 +60,7 @@ export function createRuntime(
   const timers = new ExpiryTimers({ client: new SQSClient({}), queueUrl: config.timerQueueUrl });
   const deps: AppDeps = {
     store,
+    locks: store,
     eks,
     publisher,
     timers,
@@ -72,8 +69,9 @@ export function createRuntime(
     log: logger,
     metrics: brokerMetrics,
     lockWaitMs: config.lockWaitMs,
+    revocationBudget: DEFAULT_REVOCATION_BUDGET,
   };
-  return { config, rules, logger, deps, broker: new Broker(deps), store, dynamodb };
+  return { config, deps, store, dynamodb };
 }
 
 /**
@@ -97,7 +95,7 @@ function eksClients(rules: AccessRules): (clusterName: string) => EKSClient {
       ...(cluster.roleArn
         ? {
             credentials: fromTemporaryCredentials({
-              params: { RoleArn: cluster.roleArn, RoleSessionName: 'eks-access-broker' },
+              params: { RoleArn: cluster.roleArn, RoleSessionName: BROKER_NAME },
               clientConfig: { region: cluster.region },
             }),
           }

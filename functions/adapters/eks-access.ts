@@ -14,6 +14,7 @@ import { ConcurrentModificationError, PermanentError, RetryableError } from '../
 import type { AccessScope, ActualAccess, Association, Subject } from '../core/model';
 import { OWNER_TAG_KEY, OWNER_TAG_VALUE } from '../core/model';
 import type { Action } from '../core/planner';
+import { httpStatus, isRetryableAwsError } from './aws-errors';
 
 /** EKS refused the request for a reason retrying will not change; the message is EKS's own. */
 export class EksRequestError extends PermanentError {
@@ -42,17 +43,6 @@ export interface EksAccessOptions {
   readonly baseDelayMs?: number;
   readonly random?: () => number;
 }
-
-const RETRYABLE_TYPES = new Set([
-  'ThrottlingException',
-  'ServerException',
-  'ServiceUnavailableException',
-  'ResourcePropagationDelayException',
-  'TooManyRequestsException',
-  'RequestTimeout',
-  'RequestTimeoutException',
-  'TimeoutError',
-]);
 
 /**
  * The EKS side of reconciliation: reads what a subject holds, and applies the planner's actions. Throttling
@@ -219,32 +209,19 @@ function isClusterNotFound(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('No cluster found');
 }
 
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND']);
-
 /**
  * Retryable when waiting can help (throttling, 5xx, the network); permanent with EKS's message for any other
  * answer of EKS; anything that is not an answer of EKS at all is rethrown as it is.
  */
 function translate(operation: string, error: unknown): Error {
   if (!(error instanceof Error)) return new Error(`${operation} failed: ${String(error)}`, { cause: error });
-  const sdk = error as Error & {
-    $metadata?: { httpStatusCode?: number };
-    $retryable?: unknown;
-    code?: string;
-  };
-  const status = sdk.$metadata?.httpStatusCode;
-  const network = NETWORK_CODES.has(sdk.code ?? '') || error.name === 'TimeoutError';
-  if (
-    RETRYABLE_TYPES.has(error.name) ||
-    sdk.$retryable ||
-    network ||
-    (status !== undefined && (status >= 500 || status === 429))
-  ) {
+  if (isRetryableAwsError(error)) {
     return new RetryableError(`${operation} failed and may succeed later: ${error.name}: ${error.message}`, {
       cause: error,
     });
   }
-  if (status !== undefined)
+  if (httpStatus(error) !== undefined) {
     return new EksRequestError(operation, error.name, error.message, { cause: error });
+  }
   return error;
 }

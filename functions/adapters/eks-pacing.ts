@@ -1,4 +1,5 @@
 import type { EKSClient } from '@aws-sdk/client-eks';
+import { isThrottle } from './aws-errors';
 
 export interface PacerOptions {
   /** Epoch milliseconds. */
@@ -97,13 +98,6 @@ export class AdaptivePacer {
     // Slots handed out at the old rate stay; the next ones follow the new rate.
     this.nextSlot = Math.max(this.nextSlot, now);
   }
-}
-
-/** True for EKS's answer to a call over its rate limit. */
-export function isThrottle(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const status = (error as Error & { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  return error.name === 'ThrottlingException' || error.name === 'TooManyRequestsException' || status === 429;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Timers } from '../app/ports';
-import { RetryableError } from '../core/errors';
 import type { TimerMessage } from '../core/timer-message';
+import { translateAwsError } from './aws-errors';
 
 /** SQS delays a message by at most 15 minutes: a timer is armed only for leases that end within that. */
 export const MAX_TIMER_DELAY_SECONDS = 900;
@@ -27,12 +27,7 @@ export class ExpiryTimers implements Timers {
         }),
       );
     } catch (error) {
-      throw new RetryableError(
-        `Could not arm the expiry timer of ${timer.requestId}: ${(error as Error).message}`,
-        {
-          cause: error,
-        },
-      );
+      throw translateAwsError(error, `Could not arm the expiry timer of ${timer.requestId}`);
     }
   }
 }

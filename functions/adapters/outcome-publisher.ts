@@ -7,6 +7,7 @@ import type { OutcomeSink } from '../app/ports';
 import { RetryableError } from '../core/errors';
 import { OUTCOME_SOURCE } from '../core/names';
 import type { Outcome } from '../core/outcomes';
+import { translateAwsError } from './aws-errors';
 
 export interface OutcomePublisherOptions {
   readonly client: EventBridgeClient;
@@ -32,9 +33,7 @@ export class OutcomePublisher implements OutcomeSink {
           .filter((entry) => entry.ErrorCode)
           .map((entry) => `${entry.ErrorCode}: ${entry.ErrorMessage}`);
       } catch (error) {
-        throw new RetryableError(`Could not publish outcome events: ${(error as Error).message}`, {
-          cause: error,
-        });
+        throw translateAwsError(error, 'Could not publish outcome events');
       }
       if (failed.length > 0) {
         throw new RetryableError(

@@ -1,14 +1,17 @@
-import { randomUUID } from 'node:crypto';
 import { parseRequest } from '../core/contract';
-import { PermanentError } from '../core/errors';
 import { end, fingerprintOf } from '../core/leases';
 import type { BrokerRequest, Lease, Rejection } from '../core/model';
 import * as outcomes from '../core/outcomes';
-import { evaluateGrant } from '../core/rules';
+import { idempotencyConflict, unknownRequest } from '../core/rejections';
+import { evaluateGrant } from '../core/rule-decision';
 import { coversScope } from '../core/scope';
-import { Broker, extensionKey, idempotencyConflict, unknownRequest } from './broker';
+import { readTimerMessage } from '../core/timer-message';
+import { isRecord } from '../core/validation';
 import { type AppDeps, auditEvent, nowSeconds } from './deps';
-import { reconcileSubject, startReads } from './reconcile-subject';
+import { extensionKey } from './extend';
+import { startReads } from './reconcile-subject';
+import { publishRejection } from './reject';
+import { rereadLease, rollBack, underSubjectLock } from './subject-work';
 
 export type DeadLetterResult =
   /**
@@ -37,17 +40,17 @@ const DEFAULT_ERROR = 'the request failed on every delivery and was moved to a d
 export async function settleDeadLetter(deps: AppDeps, body: string): Promise<DeadLetterResult> {
   deps.metrics.add('RequestsDeadLettered');
   const { payload, error } = unwrap(body);
-  if (isTimer(payload)) {
-    deps.log.error('expiry timer dead-lettered: the sweeper ends the lease', { ...payload });
-    return { status: 'timer', requestId: payload.requestId };
+  const timer = readTimerMessage(payload);
+  if (timer) {
+    deps.log.error('expiry timer dead-lettered: the sweeper ends the lease', { ...timer });
+    return { status: 'timer', requestId: timer.requestId };
   }
   const parsed = parseRequest(payload, { allowedSources: deps.rules.sources });
   if (!parsed.ok) {
-    await new Broker(deps).reject(parsed.rejection, {
+    return publishRejection(deps, parsed.rejection, {
       ...(parsed.requestId ? { requestId: parsed.requestId } : {}),
       ...(parsed.detailType ? { requestType: parsed.detailType } : {}),
     });
-    return { status: 'rejected', rejection: parsed.rejection };
   }
   const request = parsed.request;
   const reason = error ?? DEFAULT_ERROR;
@@ -97,42 +100,32 @@ async function abandonGrant(
   found: Lease,
   reason: string,
 ): Promise<DeadLetterResult> {
-  return deps.store.withLock(
-    found,
-    randomUUID(),
-    () => nowSeconds(deps),
-    async (lock): Promise<DeadLetterResult> => {
-      const lease = await deps.store.findSubjectLease(found, request.requestId);
-      if (!lease) throw new Error(`Lease ${request.requestId} vanished while it was being abandoned`);
-      if (lease.status !== 'pending') return { status: 'settled', lease };
-      const now = nowSeconds(deps);
-      // One read of EKS serves both the question below and the rollback's plan.
-      const reads = startReads(deps, lease);
-      const actual = await reads.actual;
-      const held = actual?.associations.find((a) => a.policyArn === lease.policyArn)?.accessScope;
-      const mayHaveBeenAnnounced =
-        lease.expiresAt <= now || (actual?.entryType === 'STANDARD' && coversScope(held, lease.accessScope));
-      try {
-        await reconcileSubject(deps, lease, now, lock, { excluding: lease.requestId, reads });
-      } catch (rollback) {
-        // Nothing the broker may change (a node entry): the subject holds nothing of this lease.
-        if (!(rollback instanceof PermanentError)) throw rollback;
-      }
-      const ended = end(lease, lease.expiresAt <= now ? 'expired' : 'failed', nowSeconds(deps), reason);
-      await deps.publisher.publish([
-        mayHaveBeenAnnounced ? outcomes.revoked(ended) : outcomes.deadLettered(request, reason, ended),
-      ]);
-      await deps.store.saveLease(
-        ended,
-        lease.version,
-        auditEvent(deps, ended, ended.endReason === 'expired' ? 'expired' : 'failed', 'dead-letter', {
-          error: reason,
-        }),
-      );
-      return { status: 'failed', requestId: request.requestId };
-    },
-    { waitMs: deps.lockWaitMs },
-  );
+  return underSubjectLock(deps, found, async (lock): Promise<DeadLetterResult> => {
+    const lease = await rereadLease(deps, found);
+    if (!lease) throw new Error(`Lease ${request.requestId} vanished while it was being abandoned`);
+    if (lease.status !== 'pending') return { status: 'settled', lease };
+    const now = nowSeconds(deps);
+    // One read of EKS serves both the question below and the rollback's plan.
+    const reads = startReads(deps, lease);
+    const actual = await reads.actual;
+    const held = actual?.associations.find((a) => a.policyArn === lease.policyArn)?.accessScope;
+    const mayHaveBeenAnnounced =
+      lease.expiresAt <= now || (actual?.entryType === 'STANDARD' && coversScope(held, lease.accessScope));
+    // A PermanentError here: nothing the broker may change (a node entry), the subject holds nothing of it.
+    await rollBack(deps, lease, lock, reads);
+    const ended = end(lease, lease.expiresAt <= now ? 'expired' : 'failed', nowSeconds(deps), reason);
+    await deps.publisher.publish([
+      mayHaveBeenAnnounced ? outcomes.revoked(ended) : outcomes.deadLettered(request, reason, ended),
+    ]);
+    await deps.store.saveLease(
+      ended,
+      lease.version,
+      auditEvent(deps, ended, ended.endReason === 'expired' ? 'expired' : 'failed', 'dead-letter', {
+        error: reason,
+      }),
+    );
+    return { status: 'failed', requestId: request.requestId };
+  });
 }
 
 /**
@@ -145,32 +138,26 @@ async function handRevocationToSweeper(
   found: Lease,
   reason: string,
 ): Promise<DeadLetterResult> {
-  return deps.store.withLock(
-    found,
-    randomUUID(),
-    () => nowSeconds(deps),
-    async (): Promise<DeadLetterResult> => {
-      const lease = await deps.store.findSubjectLease(found, request.requestId);
-      if (!lease) throw new Error(`Lease ${request.requestId} vanished while its revocation was handed over`);
-      if (lease.status === 'ended') return { status: 'settled', lease };
-      const now = nowSeconds(deps);
-      const marked: Lease = {
-        ...lease,
-        expiresAt: Math.min(lease.expiresAt, now),
-        endReason: lease.endReason ?? 'requested',
-        lastError: reason,
-        nextAttemptAt: now,
-      };
-      await deps.publisher.publish([outcomes.deadLettered(request, reason, marked)]);
-      await deps.store.saveLease(
-        marked,
-        lease.version,
-        auditEvent(deps, marked, 'revocation-failed', 'dead-letter', { error: reason, nextAttemptAt: now }),
-      );
-      return { status: 'failed', requestId: request.requestId };
-    },
-    { waitMs: deps.lockWaitMs },
-  );
+  return underSubjectLock(deps, found, async (): Promise<DeadLetterResult> => {
+    const lease = await rereadLease(deps, found);
+    if (!lease) throw new Error(`Lease ${request.requestId} vanished while its revocation was handed over`);
+    if (lease.status === 'ended') return { status: 'settled', lease };
+    const now = nowSeconds(deps);
+    const marked: Lease = {
+      ...lease,
+      expiresAt: Math.min(lease.expiresAt, now),
+      endReason: lease.endReason ?? 'requested',
+      lastError: reason,
+      nextAttemptAt: now,
+    };
+    await deps.publisher.publish([outcomes.deadLettered(request, reason, marked)]);
+    await deps.store.saveLease(
+      marked,
+      lease.version,
+      auditEvent(deps, marked, 'revocation-failed', 'dead-letter', { error: reason, nextAttemptAt: now }),
+    );
+    return { status: 'failed', requestId: request.requestId };
+  });
 }
 
 async function refuseOrFail(
@@ -184,13 +171,8 @@ async function refuseOrFail(
   return { status: 'failed', requestId: request.requestId };
 }
 
-async function reject(
-  deps: AppDeps,
-  request: BrokerRequest,
-  rejection: Rejection,
-): Promise<DeadLetterResult> {
-  await new Broker(deps).rejectRequest(request, rejection);
-  return { status: 'rejected', rejection };
+function reject(deps: AppDeps, request: BrokerRequest, rejection: Rejection): Promise<DeadLetterResult> {
+  return publishRejection(deps, rejection, { request });
 }
 
 /** The request inside a dead-letter body, and the error Lambda recorded with it when it says. */
@@ -211,17 +193,4 @@ function unwrap(body: string): { payload: unknown; error?: string } {
     };
   }
   return { payload: value };
-}
-
-function isTimer(value: unknown): value is { requestId: string; expiresAt: number } {
-  return (
-    isRecord(value) &&
-    !('detail' in value) &&
-    typeof value.requestId === 'string' &&
-    typeof value.expiresAt === 'number'
-  );
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

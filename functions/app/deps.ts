@@ -1,20 +1,21 @@
-import type { Logger } from '@aws-lambda-powertools/logger';
-import type { EksAccess } from '../adapters/eks-access';
-import type { AuditEvent, LeaseStore } from '../adapters/lease-store';
-import type { OutcomePublisher } from '../adapters/outcome-publisher';
 import type { Lease } from '../core/model';
 import type { AccessRules } from '../core/rules';
 import type { BrokerMetrics } from './metrics';
-import type { Timers } from './ports';
+import type { AccessApi, AuditEvent, LeaseRepository, OutcomeSink, SubjectLocks, Timers } from './ports';
 
 /** The structured logger the use cases write to: Powertools' Logger, or a test's recorder. */
-export type Log = Pick<Logger, 'info' | 'warn' | 'error'>;
+export interface Log {
+  info(message: string, ...data: Record<string, unknown>[]): void;
+  warn(message: string, ...data: Record<string, unknown>[]): void;
+  error(message: string, ...data: Record<string, unknown>[]): void;
+}
 
 /** What every use case works with; built once per cold start in functions/runtime.ts. */
 export interface AppDeps {
-  readonly store: LeaseStore;
-  readonly eks: EksAccess;
-  readonly publisher: OutcomePublisher;
+  readonly store: LeaseRepository;
+  readonly locks: SubjectLocks;
+  readonly eks: AccessApi;
+  readonly publisher: OutcomeSink;
   readonly timers: Timers;
   readonly rules: AccessRules;
   /** Epoch milliseconds. */
@@ -22,9 +23,9 @@ export interface AppDeps {
   readonly log: Log;
   readonly metrics: BrokerMetrics;
   /** How long to wait for a subject another invocation is reconciling before giving the work back. */
-  readonly lockWaitMs?: number;
+  readonly lockWaitMs: number;
   /** Attempts to take a lease's access back before it is declared irrevocable (it is still retried). */
-  readonly revocationBudget?: number;
+  readonly revocationBudget: number;
 }
 
 export function nowSeconds(deps: Pick<AppDeps, 'clock'>): number {

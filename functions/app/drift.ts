@@ -1,10 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import { SubjectBusyError } from '../core/errors';
 import type { Lease, Subject } from '../core/model';
 import * as outcomes from '../core/outcomes';
+import { subjectKey } from '../core/subject';
+import { forEachLimited } from './concurrency';
 import { type AppDeps, nowSeconds } from './deps';
-import { forEachLimited } from './expiry';
+import { ScheduledRunError } from './errors';
 import { reconcileSubject } from './reconcile-subject';
+import { underSubjectLock } from './subject-work';
 
 export interface DriftReport {
   readonly subjects: number;
@@ -32,7 +34,7 @@ export async function checkDrift(
 ): Promise<DriftReport> {
   const now = nowSeconds(deps);
   const limit = options.limit ?? DRIFT_LEASE_LIMIT;
-  const live = await deps.store.dueLeases(Number.MAX_SAFE_INTEGER, limit);
+  const live = await deps.store.listLiveLeases(limit);
   const truncated = live.length >= limit;
   if (truncated) {
     deps.metrics.add('DriftCheckTruncated');
@@ -40,7 +42,7 @@ export async function checkDrift(
   }
   const bySubject = new Map<string, Lease[]>();
   for (const lease of live) {
-    const key = `${lease.clusterName}\u0000${lease.principalArn}`;
+    const key = subjectKey(lease);
     const leases = bySubject.get(key);
     if (leases) leases.push(lease);
     else bySubject.set(key, [lease]);
@@ -57,10 +59,9 @@ export async function checkDrift(
       return;
     }
     try {
-      await deps.store.withLock(
+      await underSubjectLock(
+        deps,
         subject,
-        randomUUID(),
-        () => nowSeconds(deps),
         async (lock) => {
           const result = await reconcileSubject(deps, subject, nowSeconds(deps), lock);
           if (result.actions.length === 0) return;
@@ -97,12 +98,12 @@ export async function checkDrift(
 }
 
 /** A drift run that checked every subject it could but failed on some: the scheduled run errors (and alarms). */
-export class DriftCheckError extends Error {
+export class DriftCheckError extends ScheduledRunError<DriftReport> {
   override readonly name = 'DriftCheckError';
   constructor(
-    readonly report: DriftReport,
+    report: DriftReport,
     readonly failures: readonly unknown[],
   ) {
-    super(`The drift check failed on ${report.errors} of ${report.subjects} subject(s)`);
+    super(`The drift check failed on ${report.errors} of ${report.subjects} subject(s)`, report);
   }
 }

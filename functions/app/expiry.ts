@@ -1,8 +1,10 @@
 import { SubjectBusyError } from '../core/errors';
 import type { Lease } from '../core/model';
 import type { TimerMessage } from '../core/timer-message';
+import { forEachLimited } from './concurrency';
 import { type AppDeps, nowSeconds } from './deps';
-import { type TakeBackResult, takeBack } from './revocation';
+import { ScheduledRunError } from './errors';
+import { type EndLeaseResult, endLease } from './revocation';
 
 /** Arms the precise timer of a lease that ends within the timer window; later leases are armed by the sweeper. */
 export async function armIfSoon(deps: AppDeps, lease: Lease, now: number): Promise<boolean> {
@@ -12,7 +14,7 @@ export async function armIfSoon(deps: AppDeps, lease: Lease, now: number): Promi
   return true;
 }
 
-export type TimerResult = TakeBackResult | { readonly status: 'stale' } | { readonly status: 'rearmed' };
+export type TimerResult = EndLeaseResult | { readonly status: 'stale' } | { readonly status: 'rearmed' };
 
 /**
  * A timer fired. It acts only if the lease still ends at the time it was armed for: an extended, revoked or
@@ -29,7 +31,7 @@ export async function onTimer(deps: AppDeps, timer: TimerMessage): Promise<Timer
     await deps.timers.arm(timer, lease.expiresAt - now);
     return { status: 'rearmed' };
   }
-  return takeBack(deps, lease.requestId, { reason: 'expired', actor: 'timer', onlyIfDue: true }, lease);
+  return endLease(deps, lease.requestId, { reason: 'expired', actor: 'timer', onlyIfDue: true }, lease);
 }
 
 export interface SweepOptions {
@@ -56,7 +58,7 @@ export interface SweepReport {
 
 /**
  * The backstop of expiry: finds due leases through the sparse `due` index (reads grow with the due leases,
- * not with the table; each lease is read once, by takeBack under its subject's lock), ends them with bounded
+ * not with the table; each lease is read once, by endLease under its subject's lock), ends them with bounded
  * concurrency before the deadline, and arms the timers of the leases that entered the timer window, so that
  * those are revoked within seconds of their expiry.
  */
@@ -74,7 +76,7 @@ export async function sweep(deps: AppDeps, options: SweepOptions = {}): Promise<
       return;
     }
     try {
-      const result = await takeBack(
+      const result = await endLease(
         deps,
         lease.requestId,
         { reason: 'expired', actor: 'sweeper', onlyIfDue: true },
@@ -114,24 +116,9 @@ export async function sweep(deps: AppDeps, options: SweepOptions = {}): Promise<
   return report;
 }
 
-export class SweepError extends Error {
+export class SweepError extends ScheduledRunError<SweepReport> {
   override readonly name = 'SweepError';
-  constructor(readonly report: SweepReport) {
-    super(`The sweep could not handle ${report.errors} of ${report.due} due lease(s)`);
+  constructor(report: SweepReport) {
+    super(`The sweep could not handle ${report.errors} of ${report.due} due lease(s)`, report);
   }
-}
-
-export async function forEachLimited<T>(
-  items: readonly T[],
-  concurrency: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
 }

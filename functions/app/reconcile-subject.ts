@@ -1,14 +1,11 @@
-import type { EksAccess } from '../adapters/eks-access';
-import type { LeaseStore, SubjectLock } from '../adapters/lease-store';
-import { ConcurrentModificationError, PermanentError } from '../core/errors';
+import { ConcurrentModificationError } from '../core/errors';
 import { wantedAccess } from '../core/leases';
 import type { AccessScope, ActualAccess, Lease, Subject, SubjectState } from '../core/model';
 import { type Action, plan } from '../core/planner';
+import { SubjectNotManageableError } from './errors';
+import type { AccessApi, HeldLock, LeaseRepository } from './ports';
 
-/** The principal already has an access entry the broker must never change (a node entry, for one). */
-export class SubjectNotManageableError extends PermanentError {
-  override readonly name = 'SubjectNotManageableError';
-}
+type ReconcileDeps = { readonly store: LeaseRepository; readonly eks: AccessApi };
 
 export interface ReconcileResult {
   /** The scope each wanted policy has now. */
@@ -35,7 +32,7 @@ export interface SubjectReads {
  * still pending? still due?) reads them from here and hands the reads to reconcileSubject. Any read may end
  * up unused when the caller finds nothing to do: none then becomes an unhandled rejection.
  */
-export function startReads(deps: { store: LeaseStore; eks: EksAccess }, subject: Subject): SubjectReads {
+export function startReads(deps: ReconcileDeps, subject: Subject): SubjectReads {
   const stored = deps.store.readSubject(subject);
   const reads = {
     leases: stored.then((records) => records.leases),
@@ -52,17 +49,16 @@ export function startReads(deps: { store: LeaseStore; eks: EksAccess }, subject:
  * The subject state is written ahead of the EKS changes (see Plan.stateBefore) and after them, each only
  * when it changes, so a crash anywhere leaves a state from which the next reconcile finishes the job. A
  * change that raced with ours (an entry appearing or vanishing) is met by reading again and planning again.
- * `lock`: the held lock, or only its owner when the state is not at hand (it is then read).
+ * `lock`: the subject's lock, held; its `state` is the cache of the subject's state described above.
  * `reads`: reads made since the lock was taken (see startReads), used by the first attempt.
  */
 export async function reconcileSubject(
-  deps: { store: LeaseStore; eks: EksAccess },
+  deps: ReconcileDeps,
   subject: Subject,
   now: number,
-  held: SubjectLock | string,
+  lock: HeldLock,
   options: { readonly excluding?: string; readonly reads?: SubjectReads } = {},
 ): Promise<ReconcileResult> {
-  const lock: SubjectLock = typeof held === 'string' ? { owner: held, state: undefined } : held;
   for (let attempt = 1; ; attempt++) {
     const reads = attempt === 1 && options.reads ? options.reads : startReads(deps, subject);
     // The lock's state is the freshest (only the holder writes it); a lock taken along with a lease's
@@ -90,11 +86,11 @@ export async function reconcileSubject(
 }
 
 async function saveIfChanged(
-  store: LeaseStore,
+  store: LeaseRepository,
   subject: Subject,
   previous: SubjectState,
   next: SubjectState,
-  lock: SubjectLock,
+  lock: HeldLock,
 ): Promise<void> {
   if (JSON.stringify(previous) === JSON.stringify(next)) {
     lock.state = next;

@@ -1,12 +1,12 @@
-import { randomUUID } from 'node:crypto';
-import type { LeaseRef } from '../adapters/lease-store';
 import { end } from '../core/leases';
 import type { EndReason, Lease } from '../core/model';
 import * as outcomes from '../core/outcomes';
 import { type AppDeps, auditEvent, nowSeconds } from './deps';
+import type { LeaseRef } from './ports';
 import { reconcileSubject, startReads } from './reconcile-subject';
+import { rereadLease, underSubjectLock } from './subject-work';
 
-export type TakeBackResult =
+export type EndLeaseResult =
   | { readonly status: 'revoked'; readonly lease: Lease }
   /** Ended already (a repeat, a stale timer): nothing to do. */
   | { readonly status: 'already-ended'; readonly lease?: Lease }
@@ -17,7 +17,6 @@ export type TakeBackResult =
   /** Failed past the retry budget: alarmed, still retried (less often) until it works or is forgotten. */
   | { readonly status: 'irrevocable'; readonly lease: Lease };
 
-export const DEFAULT_REVOCATION_BUDGET = 5;
 const BACKOFF_BASE_SECONDS = 10;
 const BACKOFF_CAP_SECONDS = 300;
 
@@ -29,62 +28,54 @@ const BACKOFF_CAP_SECONDS = 300;
  * `known`: the lease as the caller already read it, or where it is stored (an entry of the due index), so it
  * is not looked up again; under the lock it is read again either way.
  */
-export async function takeBack(
+export async function endLease(
   deps: AppDeps,
   requestId: string,
   intent: { readonly reason: EndReason; readonly actor: string; readonly onlyIfDue: boolean },
   known?: Lease | LeaseRef,
-): Promise<TakeBackResult> {
+): Promise<EndLeaseResult> {
   const found = known ?? (await deps.store.findLease(requestId));
   if (!found) return { status: 'already-ended' };
   if (isLease(found) && found.status === 'ended') return { status: 'already-ended', lease: found };
-  return deps.store.withLock(
-    found,
-    randomUUID(),
-    () => nowSeconds(deps),
-    async (lock): Promise<TakeBackResult> => {
-      const reads = startReads(deps, found);
-      const lease =
-        (await reads.leases).find((candidate) => candidate.requestId === requestId) ??
-        (await deps.store.findSubjectLease(found, requestId));
-      if (!lease || lease.status === 'ended') return { status: 'already-ended', ...(lease ? { lease } : {}) };
-      const now = nowSeconds(deps);
-      if (intent.onlyIfDue && (lease.nextAttemptAt ?? lease.expiresAt) > now)
-        return { status: 'not-due', lease };
-      // A revocation that was requested and is being retried stays "requested" when the sweeper finishes it.
-      const reason = lease.endReason ?? intent.reason;
-      const ending = intent.onlyIfDue ? lease : await markEnding(deps, lease, reason, now, intent.actor);
-      try {
-        await reconcileSubject(deps, ending, now, lock, { excluding: requestId, reads });
-      } catch (error) {
-        return recordFailure(deps, ending, reason, error, now);
-      }
-      const ended = end(ending, reason, now);
-      await deps.publisher.publish([outcomes.revoked(ended)]);
-      const lagSeconds = reason === 'expired' ? Math.max(0, now - lease.expiresAt) : 0;
-      const saved = await deps.store.saveLease(
-        ended,
-        ending.version,
-        auditEvent(deps, ended, reason === 'expired' ? 'expired' : 'revoked', intent.actor, {
-          reason,
-          ...(lease.revokeAttempts ? { failedAttempts: lease.revokeAttempts } : {}),
-        }),
-        { unlock: lock },
-      );
-      deps.metrics.add('AccessRevoked');
-      if (reason === 'expired') deps.metrics.add('RevocationLagSeconds', lagSeconds);
-      deps.log.info('access revoked', {
-        requestId,
-        clusterName: lease.clusterName,
-        principalArn: lease.principalArn,
-        policyArn: lease.policyArn,
+  return underSubjectLock(deps, found, async (lock): Promise<EndLeaseResult> => {
+    const reads = startReads(deps, found);
+    const lease = await rereadLease(deps, { ...found, requestId }, reads);
+    if (!lease || lease.status === 'ended') return { status: 'already-ended', ...(lease ? { lease } : {}) };
+    const now = nowSeconds(deps);
+    if (intent.onlyIfDue && (lease.nextAttemptAt ?? lease.expiresAt) > now)
+      return { status: 'not-due', lease };
+    // A revocation that was requested and is being retried stays "requested" when the sweeper finishes it.
+    const reason = lease.endReason ?? intent.reason;
+    const ending = intent.onlyIfDue ? lease : await markEnding(deps, lease, reason, now, intent.actor);
+    try {
+      await reconcileSubject(deps, ending, now, lock, { excluding: requestId, reads });
+    } catch (error) {
+      return recordFailure(deps, ending, reason, error, now);
+    }
+    const ended = end(ending, reason, now);
+    await deps.publisher.publish([outcomes.revoked(ended)]);
+    const lagSeconds = reason === 'expired' ? Math.max(0, now - lease.expiresAt) : 0;
+    const saved = await deps.store.saveLease(
+      ended,
+      ending.version,
+      auditEvent(deps, ended, reason === 'expired' ? 'expired' : 'revoked', intent.actor, {
         reason,
-        lagSeconds,
-      });
-      return { status: 'revoked', lease: saved };
-    },
-    { waitMs: deps.lockWaitMs },
-  );
+        ...(lease.revokeAttempts ? { failedAttempts: lease.revokeAttempts } : {}),
+      }),
+      { unlock: lock },
+    );
+    deps.metrics.add('AccessRevoked');
+    if (reason === 'expired') deps.metrics.add('RevocationLagSeconds', lagSeconds);
+    deps.log.info('access revoked', {
+      requestId,
+      clusterName: lease.clusterName,
+      principalArn: lease.principalArn,
+      policyArn: lease.policyArn,
+      reason,
+      lagSeconds,
+    });
+    return { status: 'revoked', lease: saved };
+  });
 }
 
 /**
@@ -115,10 +106,10 @@ async function recordFailure(
   reason: EndReason,
   error: unknown,
   now: number,
-): Promise<TakeBackResult> {
+): Promise<EndLeaseResult> {
   const message = error instanceof Error ? error.message : String(error);
   const attempts = (lease.revokeAttempts ?? 0) + 1;
-  const irrevocable = attempts >= (deps.revocationBudget ?? DEFAULT_REVOCATION_BUDGET);
+  const irrevocable = attempts >= deps.revocationBudget;
   const failed: Lease = {
     ...lease,
     status: irrevocable ? 'irrevocable' : lease.status,

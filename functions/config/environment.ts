@@ -1,4 +1,5 @@
 import { ConfigurationError } from '../core/errors';
+import { DEFAULT_LOCK_WAIT_MS } from './defaults';
 
 /** What a broker function needs from its environment, parsed once at cold start and frozen. */
 export interface BrokerConfig {
@@ -12,6 +13,8 @@ export interface BrokerConfig {
   readonly timerQueueUrl: string;
   /** How long an invocation waits for a subject's lock before giving the message back. */
   readonly lockWaitMs: number;
+  /** The deployed stage (serverless.yml's), the dimension of every metric; `local` when not deployed. */
+  readonly stage: string;
 }
 
 /** Reads the configuration; a missing or bad variable stops the cold start with a message that names it. */
@@ -21,7 +24,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Broke
     eventBusName: required(env, 'EVENT_BUS_NAME'),
     accessRulesFile: required(env, 'ACCESS_RULES_FILE'),
     timerQueueUrl: required(env, 'TIMER_QUEUE_URL'),
-    lockWaitMs: integer(env, 'LOCK_WAIT_MS', 5_000, 0, 60_000),
+    lockWaitMs: integer(env, 'LOCK_WAIT_MS', DEFAULT_LOCK_WAIT_MS, 0, 60_000),
+    stage: env.BROKER_STAGE?.trim() || 'local',
   });
 }
 

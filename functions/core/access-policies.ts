@@ -39,7 +39,7 @@ export const PARTITIONS = ['aws', 'aws-cn', 'aws-us-gov', 'aws-iso', 'aws-iso-b'
 
 const POLICY_ARN = /^arn:([a-z-]+):eks::aws:cluster-access-policy\/(.+)$/;
 
-export function isGrantablePolicyName(name: string): name is GrantablePolicyName {
+function isGrantablePolicyName(name: string): name is GrantablePolicyName {
   return (GRANTABLE_POLICY_NAMES as readonly string[]).includes(name);
 }
 
@@ -47,7 +47,7 @@ export function accessPolicyArn(partition: string, name: GrantablePolicyName): s
   return `arn:${partition}:eks::aws:cluster-access-policy/${name}`;
 }
 
-export type PolicyResolution =
+type PolicyResolution =
   | {
       readonly ok: true;
       readonly arn: string;

@@ -12,6 +12,7 @@
 // comes along, ~350 KiB of each function's bundle).
 import * as z from 'zod';
 import { GRANTABLE_POLICY_NAMES, normalizePolicyArn, PARTITIONS } from './access-policies';
+import { checkPrincipalArn, PRINCIPAL_ARN_PATTERN } from './iam-principal';
 import type {
   AccessScope,
   BrokerRequest,
@@ -21,6 +22,15 @@ import type {
   RevokeRequest,
   Ticket,
 } from './model';
+import { BROKER_NAME } from './names';
+import {
+  deepFreeze,
+  describeIssues,
+  type FieldProblem,
+  isRecord,
+  MISSING_IS_REQUIRED,
+  show,
+} from './validation';
 
 export const DETAIL_TYPES = {
   grant: 'Access Grant Requested',
@@ -28,11 +38,11 @@ export const DETAIL_TYPES = {
   extend: 'Access Extend Requested',
 } as const;
 
-export type DetailType = (typeof DETAIL_TYPES)[keyof typeof DETAIL_TYPES];
+type DetailType = (typeof DETAIL_TYPES)[keyof typeof DETAIL_TYPES];
 
 /** Seven days: the longest lease a request may ask for (rules usually allow far less). */
 export const MAX_DURATION_SECONDS = 604_800;
-export const MAX_NAMESPACES = 25;
+const MAX_NAMESPACES = 25;
 /** EventBridge caps an event at 256 KiB; a body beyond that is not one of ours, and is not worth parsing. */
 export const MAX_BODY_LENGTH = 262_144;
 
@@ -40,84 +50,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:/#-]{1,128}$/;
 /** The regular expression EKS states in its own InvalidParameterException for cluster names. */
 export const CLUSTER_NAME = /^[0-9A-Za-z][A-Za-z0-9-_]*$/;
 /** A DNS-1123 label, or a prefix of one followed by the `*` wildcard EKS accepts at the end of a namespace. */
-export const NAMESPACE = /^(?:[a-z0-9](?:[-a-z0-9]*[a-z0-9])?|[a-z0-9][-a-z0-9]*\*|\*)$/;
-const IAM_NAME = /^[\w+=,.@-]{1,64}$/;
-const IAM_PATH_SEGMENT = /^[\w+=,.@-]+$/;
-/** For the JSON Schema only: the parser gives a specific reason for each way a principal ARN can be wrong. */
-const PRINCIPAL_ARN_PATTERN = `^arn:(?:${PARTITIONS.join('|')}):iam::\\d{12}:(?:role/(?!aws-service-role/)|user/)(?:[\\w+=,.@-]+/)*[\\w+=,.@-]{1,64}$`;
-
-export interface IamPrincipal {
-  readonly partition: string;
-  readonly accountId: string;
-  readonly kind: 'role' | 'user';
-  /** The name without its path: `AWSReservedSSO_x` for `role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_x`. */
-  readonly name: string;
-}
-
-export type PrincipalCheck =
-  | ({ readonly ok: true } & IamPrincipal)
-  | { readonly ok: false; readonly reason: string };
-
-/**
- * Judges a principal ARN the way EKS does for a STANDARD access entry: an IAM role or user of any account,
- * path kept whole. Each refusal says what to send instead, because the usual mistake (a session ARN copied
- * from `aws sts get-caller-identity`) has a precise fix.
- */
-export function checkPrincipalArn(arn: string): PrincipalCheck {
-  const parts = /^arn:([^:]*):([^:]*):([^:]*):([^:]*):(.*)$/s.exec(arn);
-  if (!parts) {
-    return {
-      ok: false,
-      reason: 'is not an ARN (expected arn:aws:iam::<account>:role/<name> or :user/<name>)',
-    };
-  }
-  const [, partition = '', service = '', region = '', accountId = '', resource = ''] = parts;
-  if (!(PARTITIONS as readonly string[]).includes(partition)) {
-    return { ok: false, reason: `has an unknown partition (expected one of ${PARTITIONS.join(', ')})` };
-  }
-  if (service === 'sts') {
-    if (resource.startsWith('assumed-role/')) {
-      const role = (resource.split('/')[1] ?? '').slice(0, 64) || '<name>';
-      return {
-        ok: false,
-        reason: `is an STS assumed-role session: use the role ARN, not a session (arn:${partition}:iam::${accountId}:role/${role}, with the role's path if it has one)`,
-      };
-    }
-    return { ok: false, reason: 'is an STS session ARN: use the ARN of the IAM role or user, not a session' };
-  }
-  if (service !== 'iam')
-    return { ok: false, reason: 'is not an IAM ARN: an access entry takes an IAM role or user' };
-  if (region !== '') return { ok: false, reason: 'is malformed: IAM ARNs have no region' };
-  if (!/^\d{12}$/.test(accountId))
-    return { ok: false, reason: 'is malformed: the account id must be 12 digits' };
-  if (resource === 'root') {
-    return {
-      ok: false,
-      reason: 'is the account root, which cannot have an access entry: use an IAM role or user',
-    };
-  }
-  const [kind = '', ...path] = resource.split('/');
-  if (kind === 'group') {
-    return {
-      ok: false,
-      reason: 'is an IAM group, which cannot have an access entry: grant each role or user',
-    };
-  }
-  if (kind !== 'role' && kind !== 'user') {
-    return { ok: false, reason: 'is not an IAM role or user ARN: an access entry takes only those' };
-  }
-  if (kind === 'role' && path[0] === 'aws-service-role') {
-    return {
-      ok: false,
-      reason: 'is a service-linked role: EKS refuses access entries for service-linked roles',
-    };
-  }
-  const name = path[path.length - 1] ?? '';
-  if (!IAM_NAME.test(name) || !path.slice(0, -1).every((segment) => IAM_PATH_SEGMENT.test(segment))) {
-    return { ok: false, reason: `is malformed: not a valid IAM ${kind} name and path` };
-  }
-  return { ok: true, partition, accountId, kind, name };
-}
+const NAMESPACE = /^(?:[a-z0-9](?:[-a-z0-9]*[a-z0-9])?|[a-z0-9][-a-z0-9]*\*|\*)$/;
 
 // Free text ends up in DynamoDB, events and logs: control characters (tab and line breaks aside) and lone
 // surrogates, which have no UTF-8 encoding, are refused rather than stored mangled.
@@ -139,25 +72,25 @@ const text = (max: number) =>
     .refine((value) => !hasControlCharacter(value), { error: 'must not contain control characters' })
     .refine((value) => !LONE_SURROGATE.test(value), { error: 'must be valid Unicode text' });
 
-export const SourceSchema = z
+const SourceSchema = z
   .string()
   .min(1, { error: 'must not be empty' })
   .max(256, { error: 'must be at most 256 characters' })
   .meta({ description: 'The EventBridge source of the producer; must be on the broker allow-list.' });
 
-export const RequestIdSchema = z
+const RequestIdSchema = z
   .string()
   .regex(REQUEST_ID, { error: 'must be 1-128 characters of A-Z a-z 0-9 . _ : / # -' })
   .meta({ description: 'Idempotency key of the request (for revoke and extend: of the grant).' });
 
-export const ClusterNameSchema = z
+const ClusterNameSchema = z
   .string()
   .max(100, { error: 'must be at most 100 characters', abort: true })
   .regex(CLUSTER_NAME, {
     error: 'must start with a letter or digit and contain only letters, digits, - and _',
   });
 
-export const PrincipalArnSchema = z
+const PrincipalArnSchema = z
   .string()
   .max(2048, { error: 'must be at most 2048 characters', abort: true })
   .check((ctx) => {
@@ -169,7 +102,7 @@ export const PrincipalArnSchema = z
     pattern: PRINCIPAL_ARN_PATTERN,
   });
 
-export const PolicyArnSchema = z
+const PolicyArnSchema = z
   .string()
   .max(256, { error: 'must be at most 256 characters', abort: true })
   .check((ctx) => {
@@ -185,7 +118,7 @@ export const PolicyArnSchema = z
     pattern: `^(?:arn:(?:${PARTITIONS.join('|')}):eks::aws:cluster-access-policy/)?(?:${GRANTABLE_POLICY_NAMES.join('|')})$`,
   });
 
-export const NamespaceSchema = z
+const NamespaceSchema = z
   .string()
   .max(63, { error: 'must be at most 63 characters', abort: true })
   .regex(NAMESPACE, { error: 'must be a DNS-1123 label (a-z, 0-9, -), optionally ending in a * wildcard' });
@@ -214,7 +147,7 @@ const NamespaceScopeSchema = z
     (scope): AccessScope => ({ type: 'namespace', namespaces: [...new Set(scope.namespaces)].sort() }),
   );
 
-export const AccessScopeSchema = z
+const AccessScopeSchema = z
   .discriminatedUnion('type', [ClusterScopeSchema, NamespaceScopeSchema], {
     error: (issue) =>
       issue.code === 'invalid_union' ? "must be 'cluster' or 'namespace'" : 'must be an object with a type',
@@ -223,13 +156,13 @@ export const AccessScopeSchema = z
     description: 'The EKS accessScope: {"type":"cluster"} or {"type":"namespace","namespaces":[...]}.',
   });
 
-export const DurationSecondsSchema = z
+const DurationSecondsSchema = z
   .number({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a number of seconds') })
   .int({ error: 'must be a whole number of seconds' })
   .min(1, { error: 'must be at least 1 second' })
   .max(MAX_DURATION_SECONDS, { error: `must be at most ${MAX_DURATION_SECONDS} seconds (7 days)` });
 
-export const TicketSchema = z.strictObject({
+const TicketSchema = z.strictObject({
   system: text(64),
   key: text(128),
   url: z
@@ -238,7 +171,7 @@ export const TicketSchema = z.strictObject({
     .optional(),
 });
 
-export const GrantDetailSchema = z.strictObject({
+const GrantDetailSchema = z.strictObject({
   requestId: RequestIdSchema,
   clusterName: ClusterNameSchema,
   principalArn: PrincipalArnSchema,
@@ -251,13 +184,13 @@ export const GrantDetailSchema = z.strictObject({
   breakGlass: z.boolean().default(false),
 });
 
-export const RevokeDetailSchema = z.strictObject({
+const RevokeDetailSchema = z.strictObject({
   requestId: RequestIdSchema,
   requestedBy: text(256),
   reason: text(1024),
 });
 
-export const ExtendDetailSchema = z.strictObject({
+const ExtendDetailSchema = z.strictObject({
   requestId: RequestIdSchema,
   durationSeconds: DurationSecondsSchema.meta({ description: 'Seconds added to the lease.' }),
   requestedBy: text(256),
@@ -269,14 +202,14 @@ export const ExtendDetailSchema = z.strictObject({
 const envelope = <T extends DetailType, D extends z.ZodType>(detailType: T, detail: D) =>
   z.object({ source: SourceSchema, 'detail-type': z.literal(detailType), detail });
 
-export const GrantEnvelopeSchema = envelope(DETAIL_TYPES.grant, GrantDetailSchema);
-export const RevokeEnvelopeSchema = envelope(DETAIL_TYPES.revoke, RevokeDetailSchema);
-export const ExtendEnvelopeSchema = envelope(DETAIL_TYPES.extend, ExtendDetailSchema);
+const GrantEnvelopeSchema = envelope(DETAIL_TYPES.grant, GrantDetailSchema);
+const RevokeEnvelopeSchema = envelope(DETAIL_TYPES.revoke, RevokeDetailSchema);
+const ExtendEnvelopeSchema = envelope(DETAIL_TYPES.extend, ExtendDetailSchema);
 
-export const RequestEnvelopeSchema = z
+const RequestEnvelopeSchema = z
   .discriminatedUnion('detail-type', [GrantEnvelopeSchema, RevokeEnvelopeSchema, ExtendEnvelopeSchema])
   .meta({
-    title: 'eks-access-broker request contract v1',
+    title: `${BROKER_NAME} request contract v1`,
     description:
       'An EventBridge event (or the same envelope as an SQS message body) asking the broker to grant, revoke or extend access to an EKS cluster. Other envelope keys (version, id, account, time, region, resources) are ignored.',
   });
@@ -286,7 +219,7 @@ export function contractJsonSchema(): object {
   return z.toJSONSchema(RequestEnvelopeSchema, { target: 'draft-2020-12', io: 'input' });
 }
 
-export interface ParseOptions {
+interface ParseOptions {
   readonly allowedSources: readonly string[];
 }
 
@@ -299,18 +232,12 @@ export type ParseResult =
       readonly detailType?: string;
     };
 
-/** zod's own message for a missing field ("expected string, received undefined") reads worse than this. */
-export const MISSING_IS_REQUIRED = {
-  error: (issue: z.core.$ZodRawIssue) =>
-    issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : undefined,
-};
-
 const BaseEnvelopeSchema = z.object({
   source: SourceSchema,
   'detail-type': z.string().max(256, { error: 'must be at most 256 characters' }),
   // Not z.record: it would copy the detail key by key, and a `__proto__` key would vanish into the prototype
   // instead of being refused as an unknown field.
-  detail: z.custom<object>((value) => typeof value === 'object' && value !== null && !Array.isArray(value), {
+  detail: z.custom<object>(isRecord, {
     error: (issue) => (issue.input === undefined ? 'is required' : 'must be a JSON object'),
   }),
 });
@@ -341,7 +268,7 @@ export function parseRequest(input: unknown, options: ParseOptions): ParseResult
 }
 
 function parseUnsafe(input: unknown, options: ParseOptions): ParseResult {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+  if (!isRecord(input)) {
     return envelopeRejection('the request must be a JSON object with source, detail-type and detail');
   }
   const base = BaseEnvelopeSchema.safeParse(input, MISSING_IS_REQUIRED);
@@ -351,6 +278,7 @@ function parseUnsafe(input: unknown, options: ParseOptions): ParseResult {
     return { ok: false, rejection: rejection('INVALID_ENVELOPE', first, rest), ...correlation };
   }
   const { source, 'detail-type': detailType, detail } = base.data;
+  // Checked again by evaluateGrant (rule-decision.ts) on purpose: defence in depth, one more gate.
   if (!options.allowedSources.includes(source)) {
     return {
       ok: false,
@@ -451,46 +379,11 @@ function correlate(input: object): Correlation {
   if ((Object.values(DETAIL_TYPES) as unknown[]).includes(detailType))
     correlation.detailType = String(detailType);
   const detail: unknown = Reflect.get(input, 'detail');
-  if (typeof detail === 'object' && detail !== null && !Array.isArray(detail)) {
+  if (isRecord(detail)) {
     const requestId: unknown = Reflect.get(detail, 'requestId');
     if (typeof requestId === 'string' && REQUEST_ID.test(requestId)) correlation.requestId = requestId;
   }
   return correlation;
-}
-
-export interface FieldProblem {
-  readonly field: string;
-  readonly message: string;
-}
-
-/** Flattens zod issues into one problem per field, unknown keys named one by one. */
-export function describeIssues(
-  issues: readonly z.core.$ZodIssue[],
-  prefix: readonly PropertyKey[],
-): FieldProblem[] {
-  const problems: FieldProblem[] = [];
-  for (const issue of issues) {
-    const path = [...prefix, ...issue.path];
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys)
-        problems.push({ field: formatPath([...path, key]), message: 'unknown field' });
-    } else {
-      problems.push({ field: formatPath(path), message: issue.message });
-    }
-  }
-  return problems;
-}
-
-/** `['rules', 2, 'policies', 0]` -> `rules[2].policies[0]`; odd keys are quoted and cut short. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const segment of path) {
-    if (typeof segment === 'number') out += `[${segment}]`;
-    else if (typeof segment === 'string' && /^[A-Za-z_$][\w$-]{0,63}$/.test(segment)) {
-      out += out === '' ? segment : `.${segment}`;
-    } else out += `[${show(String(segment))}]`;
-  }
-  return out;
 }
 
 const MAX_LISTED_PROBLEMS = 5;
@@ -511,17 +404,4 @@ function rejection(
 
 function envelopeRejection(reason: string): ParseResult {
   return { ok: false, rejection: { code: 'INVALID_ENVELOPE', reason } };
-}
-
-/** A value quoted for a message, cut short: requests are untrusted and reasons end up in events and logs. */
-function show(value: string, max = 64): string {
-  return JSON.stringify(value.length > max ? `${value.slice(0, max)}...` : value);
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    for (const child of Object.values(value)) deepFreeze(child);
-    Object.freeze(value);
-  }
-  return value;
 }

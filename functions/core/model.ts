@@ -2,6 +2,7 @@
  * The broker's domain vocabulary, shared by the pure core, the adapters and the handlers. Nothing here imports
  * an AWS SDK, a Lambda type or a logger. Times are epoch seconds unless a name says otherwise.
  */
+import { BROKER_NAME } from './names';
 
 /** The EKS API's own scope shape. Cluster scope carries no namespaces. */
 export type AccessScope =
@@ -70,8 +71,7 @@ export type RejectionCode =
   | 'IDEMPOTENCY_CONFLICT'
   | 'UNKNOWN_REQUEST'
   | 'LEASE_NOT_ACTIVE'
-  | 'EXTENSION_CAP_EXCEEDED'
-  | 'SUBJECT_NOT_MANAGEABLE';
+  | 'EXTENSION_CAP_EXCEEDED';
 
 /** Why a request was refused: the code, the field when one field is at fault, and a sentence for people. */
 export interface Rejection {
@@ -161,5 +161,5 @@ export const EMPTY_SUBJECT_STATE: SubjectState = Object.freeze({
 });
 
 /** The tag the broker puts on entries it creates, and only on those. */
-export const OWNER_TAG_KEY = 'eks-access-broker/managed';
+export const OWNER_TAG_KEY = `${BROKER_NAME}/managed`;
 export const OWNER_TAG_VALUE = 'true';

@@ -1,7 +1,8 @@
+import { DETAIL_TYPES } from './contract';
 import type { AccessScope, BrokerRequest, Lease, Rejection, Subject } from './model';
 import type { Action } from './planner';
 
-export type OutcomeType =
+type OutcomeType =
   | 'Access Granted'
   | 'Access Grant Rejected'
   | 'Access Grant Failed'
@@ -99,7 +100,7 @@ export function rejected(
     detailType: 'Access Grant Rejected',
     detail: {
       requestId: context.requestId ?? request?.requestId,
-      requestType: context.requestType ?? (request ? REQUEST_TYPES[request.kind] : undefined),
+      requestType: context.requestType ?? (request ? DETAIL_TYPES[request.kind] : undefined),
       code: rejection.code,
       ...(rejection.field ? { field: rejection.field } : {}),
       reason: rejection.reason,
@@ -114,12 +115,6 @@ export function rejected(
     },
   };
 }
-
-const REQUEST_TYPES = {
-  grant: 'Access Grant Requested',
-  revoke: 'Access Revoke Requested',
-  extend: 'Access Extend Requested',
-} as const;
 
 /**
  * A request the broker gave up on after every retry (it ended in a dead-letter queue): `Access Grant Failed`
@@ -144,7 +139,7 @@ export function deadLettered(request: BrokerRequest, error: string, lease?: Leas
       ...subject,
       ...(lease ? leaseDetail(lease) : {}),
       requestId: request.requestId,
-      requestType: REQUEST_TYPES[request.kind],
+      requestType: DETAIL_TYPES[request.kind],
       requestedBy: request.requestedBy,
       deadLettered: true,
       error,
@@ -167,19 +162,4 @@ export function driftRepaired(
       requestIds: [...requestIds],
     },
   };
-}
-
-/** One line for people: what happened, to whom, where, until when, or why not. */
-export function describeOutcomeDetail(detailType: string, d: Readonly<Record<string, unknown>>): string {
-  const principal = String(d.principalArn ?? '').replace(/^arn:[^:]+:iam::\d+:/, '');
-  const policy = String(d.policyArn ?? '').replace(/^.*\//, '');
-  const scope = (d.effectiveScope ?? d.accessScope) as { type?: string; namespaces?: string[] } | undefined;
-  const where =
-    scope?.type === 'namespace' ? `namespaces ${scope.namespaces?.join(',')}` : scope ? 'cluster-wide' : '';
-  const parts = [detailType, d.requestId, principal && `${principal} on ${d.clusterName}`, policy, where];
-  if (detailType === 'Access Revoked') parts.push(`(${d.reason}) at ${d.revokedAt}`);
-  else if (d.expiresAt) parts.push(`until ${d.expiresAt}`);
-  if (d.code) parts.push(`${d.code}: ${d.reason}`);
-  if (d.error) parts.push(String(d.error));
-  return parts.filter(Boolean).join('  ');
 }

@@ -15,7 +15,7 @@ export type Action =
   | { readonly kind: 'disassociate'; readonly policyArn: string }
   | { readonly kind: 'deleteEntry' };
 
-export interface PlanInput {
+interface PlanInput {
   /** What the broker remembers of the subject (ownership and baseline). */
   readonly state: SubjectState;
   /** The access the subject's valid leases need, one item per lease. */

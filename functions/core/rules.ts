@@ -6,7 +6,7 @@
  *
  * People write the file in YAML (functions/config/access-rules-yaml.ts reads it); the functions receive the
  * same document as JSON, compiled at package time, so no YAML parser ships in a Lambda bundle. This module
- * validates the document, whatever text it came from, and answers requests against it.
+ * validates the document, whatever text it came from; rule-decision.ts answers requests against it.
  *
  * Format (shown in YAML), see infra/access-rules.yaml for a commented example:
  *
@@ -38,24 +38,20 @@
 // A namespace import, not `{ z }`: esbuild then keeps only what is used (with `{ z }` every locale of zod
 // comes along, ~350 KiB of each function's bundle).
 import * as z from 'zod';
+import { type GrantablePolicyName, normalizePolicyArn, type PARTITIONS } from './access-policies';
+import { CLUSTER_NAME, MAX_DURATION_SECONDS } from './contract';
+import { ConfigurationError } from './errors';
+import { globMatch } from './glob';
+import { checkPrincipalArn } from './iam-principal';
+import { OUTCOME_SOURCE } from './names';
 import {
-  type GrantablePolicyName,
-  normalizePolicyArn,
-  type PARTITIONS,
-  policyName,
-  policyPartition,
-} from './access-policies';
-import {
-  CLUSTER_NAME,
-  checkPrincipalArn,
+  deepFreeze,
   describeIssues,
   type FieldProblem,
   formatPath,
-  MAX_DURATION_SECONDS,
+  isRecord,
   MISSING_IS_REQUIRED,
-} from './contract';
-import { ConfigurationError } from './errors';
-import type { GrantRequest, Rejection } from './model';
+} from './validation';
 
 export interface ClusterConfig {
   readonly name: string;
@@ -67,7 +63,7 @@ export interface ClusterConfig {
   readonly partition: string;
 }
 
-export interface BreakGlassConfig {
+interface BreakGlassConfig {
   readonly minReasonLength: number;
   readonly maxDurationSeconds: number;
 }
@@ -96,17 +92,6 @@ export interface AccessRules {
   readonly rules: readonly AccessRule[];
 }
 
-export type Decision =
-  | {
-      readonly allowed: true;
-      readonly rule: AccessRule;
-      readonly maxDurationSeconds: number;
-      readonly cluster: ClusterConfig;
-    }
-  | { readonly allowed: false; readonly rejection: Rejection };
-
-/** The broker publishes its outcome events under this source; accepting it as input would let it talk to itself. */
-const BROKER_SOURCE = 'eks-access-broker';
 const RULE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const REGION = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
 const CLUSTER_GLOB = /^[0-9A-Za-z*][A-Za-z0-9-_*]*$/;
@@ -117,7 +102,9 @@ const SourceEntrySchema = z
   .string()
   .min(1, { error: 'must not be empty' })
   .max(256, { error: 'must be at most 256 characters' })
-  .refine((source) => source !== BROKER_SOURCE, { error: `${BROKER_SOURCE} is the broker's own source` })
+  // The broker publishes its outcome events under this source; accepting it as input would let it talk
+  // to itself.
+  .refine((source) => source !== OUTCOME_SOURCE, { error: `${OUTCOME_SOURCE} is the broker's own source` })
   .refine((source) => !source.startsWith('aws.'), { error: 'aws.* sources are reserved for AWS services' });
 
 const ClusterSchema = z.strictObject({
@@ -358,10 +345,6 @@ function fieldOf<S extends z.ZodRawShape, K extends keyof S & string>(
   return result.success ? (result.data as z.output<S[K]>) : undefined;
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** An own property only: a YAML key named `__proto__` or `constructor` must not reach the prototype chain. */
 function own(value: unknown, key: string): unknown {
   return isRecord(value) && Object.hasOwn(value, key) ? value[key] : undefined;
@@ -406,221 +389,12 @@ function principalGlobProblem(glob: string): string | undefined {
   return undefined;
 }
 
-export function partitionOfRegion(region: string): (typeof PARTITIONS)[number] {
+function partitionOfRegion(region: string): (typeof PARTITIONS)[number] {
   if (region.startsWith('cn-')) return 'aws-cn';
   if (region.startsWith('us-gov-')) return 'aws-us-gov';
   if (region.startsWith('us-isob-')) return 'aws-iso-b';
   if (region.startsWith('us-iso-')) return 'aws-iso';
   return 'aws';
-}
-
-export function evaluateSource(rules: AccessRules, source: string): boolean {
-  return rules.sources.includes(source);
-}
-
-export function clusterConfig(rules: AccessRules, name: string): ClusterConfig | undefined {
-  return rules.clusters.find((cluster) => cluster.name === name);
-}
-
-/** How far a rule got before it failed to match: the furthest miss explains a refusal best. */
-const STAGE = { cluster: 0, principal: 1, policy: 2, scope: 3, mode: 4, reason: 5, duration: 6 } as const;
-type Stage = (typeof STAGE)[keyof typeof STAGE];
-
-interface Miss {
-  readonly stage: Stage;
-  readonly rule: AccessRule;
-}
-
-/**
- * Decides a grant request: the source and the cluster must be known, then the first rule in file order that
- * allows it wins. When none does, the refusal explains the closest miss (the rule that got furthest), so the
- * requester learns what to change: scope, break-glass, reason or duration.
- */
-export function evaluateGrant(rules: AccessRules, request: GrantRequest): Decision {
-  if (!evaluateSource(rules, request.source)) {
-    return deny('SOURCE_NOT_ALLOWED', `source ${JSON.stringify(request.source)} is not allowed`, 'source');
-  }
-  const cluster = clusterConfig(rules, request.clusterName);
-  if (!cluster) {
-    return deny(
-      'UNKNOWN_CLUSTER',
-      `cluster ${JSON.stringify(request.clusterName)} is not managed by the broker`,
-      'detail.clusterName',
-    );
-  }
-  if (!request.principalArn.startsWith(`arn:${cluster.partition}:`)) {
-    return deny(
-      'INVALID_FIELD',
-      `principal must be in partition ${cluster.partition}, the partition of cluster ${cluster.name} (${cluster.region})`,
-      'detail.principalArn',
-    );
-  }
-  const policy = policyName(request.policyArn);
-  if (policyPartition(request.policyArn) !== cluster.partition) {
-    return deny(
-      'INVALID_FIELD',
-      `cluster ${cluster.name} is in partition ${cluster.partition}: use the full ARN arn:${cluster.partition}:eks::aws:cluster-access-policy/${policy ?? '<name>'}`,
-      'detail.policyArn',
-    );
-  }
-
-  let closest: Miss | undefined;
-  for (const rule of rules.rules) {
-    const stage = missedStage(rules, rule, request, policy);
-    if (stage === undefined) {
-      const cap =
-        rule.breakGlassOnly && rules.breakGlass
-          ? Math.min(rule.maxDurationSeconds, rules.breakGlass.maxDurationSeconds)
-          : rule.maxDurationSeconds;
-      return { allowed: true, rule, maxDurationSeconds: cap, cluster };
-    }
-    // Among rules that fail only on duration, the most generous one tells the requester what is possible.
-    const moreGenerous =
-      stage === closest?.stage &&
-      stage === STAGE.duration &&
-      rule.maxDurationSeconds > closest.rule.maxDurationSeconds;
-    if (!closest || stage > closest.stage || moreGenerous) {
-      closest = { stage, rule };
-    }
-  }
-  return { allowed: false, rejection: explain(rules, request, policy ?? request.policyArn, closest) };
-}
-
-function missedStage(
-  rules: AccessRules,
-  rule: AccessRule,
-  request: GrantRequest,
-  policy: string | undefined,
-): Stage | undefined {
-  if (!rule.clusters.some((pattern) => globMatch(pattern, request.clusterName))) return STAGE.cluster;
-  if (!rule.principals.some((pattern) => globMatch(pattern, request.principalArn))) return STAGE.principal;
-  if (policy === undefined || !(rule.policies as readonly string[]).includes(policy)) return STAGE.policy;
-  if (!scopeAllowed(rule, request)) return STAGE.scope;
-  if (rule.breakGlassOnly !== request.breakGlass) return STAGE.mode;
-  if (
-    request.breakGlass &&
-    request.reason.length < (rules.breakGlass?.minReasonLength ?? Number.POSITIVE_INFINITY)
-  ) {
-    return STAGE.reason;
-  }
-  if (request.durationSeconds > rule.maxDurationSeconds) return STAGE.duration;
-  return undefined;
-}
-
-function scopeAllowed(rule: AccessRule, request: GrantRequest): boolean {
-  const scope = request.accessScope;
-  if (scope.type === 'cluster') return rule.clusterScope;
-  const globs = rule.namespaces;
-  return globs !== undefined && scope.namespaces.every((namespace) => namespaceCovered(namespace, globs));
-}
-
-/**
- * Whether every namespace that `requested` can stand for matches one of `globs`. A plain name needs one glob to
- * match it. A requested wildcard `dev-*` stands for every name starting with `dev-`, so it needs a glob `H*`
- * whose head H matches some prefix of `dev-` (`dev-*`, `d*`, `*`); `dev-a` or `dev-*-x` do not cover it. This is
- * sufficient, not necessary, for exotic globs: an uncertain case is refused, never allowed.
- */
-export function namespaceCovered(requested: string, globs: readonly string[]): boolean {
-  if (!requested.endsWith('*')) return globs.some((glob) => globMatch(glob, requested));
-  const prefix = requested.slice(0, -1);
-  return globs.some((glob) => {
-    if (!glob.endsWith('*')) return false;
-    const head = glob.slice(0, -1);
-    for (let length = 0; length <= prefix.length; length++) {
-      if (globMatch(head, prefix.slice(0, length))) return true;
-    }
-    return false;
-  });
-}
-
-/**
- * Glob match where `*` matches any run of characters, `/` and `:` included, and everything else matches itself.
- * Iterative with one backtrack point, so time is bounded by pattern length times text length (no regex, no
- * catastrophic backtracking on hostile ARNs).
- */
-export function globMatch(pattern: string, text: string): boolean {
-  let p = 0;
-  let t = 0;
-  let star = -1;
-  let resume = 0;
-  while (t < text.length) {
-    if (p < pattern.length && pattern[p] !== '*' && pattern[p] === text[t]) {
-      p++;
-      t++;
-    } else if (p < pattern.length && pattern[p] === '*') {
-      star = p++;
-      resume = t;
-    } else if (star >= 0) {
-      p = star + 1;
-      t = ++resume;
-    } else return false;
-  }
-  while (pattern[p] === '*') p++;
-  return p === pattern.length;
-}
-
-function explain(
-  rules: AccessRules,
-  request: GrantRequest,
-  policy: string,
-  miss: Miss | undefined,
-): Rejection {
-  const what = `${policy} for ${request.principalArn} on cluster ${request.clusterName}`;
-  if (!miss || miss.stage < STAGE.scope) return { code: 'NOT_ALLOWED', reason: `no rule allows ${what}` };
-  const { rule } = miss;
-  switch (miss.stage) {
-    case STAGE.scope: {
-      const asked =
-        request.accessScope.type === 'cluster'
-          ? 'at cluster scope'
-          : `in namespaces ${request.accessScope.namespaces.join(', ')}`;
-      const offered = [
-        ...(rule.clusterScope ? ['at cluster scope'] : []),
-        ...(rule.namespaces ? [`in namespaces matching ${rule.namespaces.join(', ')}`] : []),
-      ].join(' or ');
-      return {
-        code: 'NOT_ALLOWED',
-        field: 'detail.accessScope',
-        reason: `no rule allows ${what} ${asked} (rule ${rule.id} allows it only ${offered})`,
-      };
-    }
-    case STAGE.mode:
-      return request.breakGlass
-        ? {
-            code: 'NOT_ALLOWED',
-            field: 'detail.breakGlass',
-            reason: `no break-glass rule allows ${what}; rule ${rule.id} allows it as a normal request (without breakGlass)`,
-          }
-        : {
-            code: 'BREAK_GLASS_REQUIRED',
-            field: 'detail.breakGlass',
-            reason: `only break-glass rule ${rule.id} allows ${what}: send it as a break-glass request (breakGlass: true)`,
-          };
-    case STAGE.reason:
-      return {
-        code: 'BREAK_GLASS_REASON_REQUIRED',
-        field: 'detail.reason',
-        reason: `a break-glass request needs a reason of at least ${rules.breakGlass?.minReasonLength ?? 0} characters (got ${request.reason.length})`,
-      };
-    default:
-      return {
-        code: 'DURATION_TOO_LONG',
-        field: 'detail.durationSeconds',
-        reason: `rule ${rule.id} allows ${what} for at most ${rule.maxDurationSeconds} seconds (${humanDuration(rule.maxDurationSeconds)}); ${request.durationSeconds} requested`,
-      };
-  }
-}
-
-function deny(code: Rejection['code'], reason: string, field?: string): Decision {
-  return { allowed: false, rejection: { code, reason, ...(field ? { field } : {}) } };
-}
-
-function humanDuration(seconds: number): string {
-  const hours = Math.floor(seconds / 3600);
-  const minutes = Math.floor((seconds % 3600) / 60);
-  const rest = seconds % 60;
-  const parts = [hours ? `${hours} h` : '', minutes ? `${minutes} min` : '', rest ? `${rest} s` : ''];
-  return parts.filter(Boolean).join(' ');
 }
 
 /** The error that stops packaging or a cold start: the file, then each problem on a line of its own. */
@@ -629,12 +403,4 @@ export function rulesError(origin: string, problems: readonly string[]): Configu
   return new ConfigurationError(
     `invalid access rules in ${origin} (${problems.length} ${noun}):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
   );
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    for (const child of Object.values(value)) deepFreeze(child);
-    Object.freeze(value);
-  }
-  return value;
 }

@@ -1,3 +1,5 @@
+import { isRecord } from './validation';
+
 /** The body of a timer message: which lease, and which expiry it was armed for (a later one makes it stale). */
 export interface TimerMessage {
   readonly requestId: string;
@@ -18,9 +20,8 @@ export function parseTimerMessage(body: string): TimerMessage | undefined {
  * even with a `requestId` and an `expiresAt` at its top level.
  */
 export function readTimerMessage(value: unknown): TimerMessage | undefined {
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || 'detail' in value)
-    return undefined;
-  const { requestId, expiresAt } = value as Record<string, unknown>;
+  if (!isRecord(value) || 'detail' in value) return undefined;
+  const { requestId, expiresAt } = value;
   if (typeof requestId !== 'string' || typeof expiresAt !== 'number') return undefined;
   return { requestId, expiresAt };
 }

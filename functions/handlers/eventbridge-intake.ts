@@ -2,15 +2,15 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { EventBridgeEvent } from 'aws-lambda';
+import { takeRequest } from '../app/intake';
 import { logger, metrics, runtime } from '../runtime';
-import { handleEnvelope } from './intake';
 
 /**
  * Target of the EventBridge rule that matches the request detail-types from the allowed sources. A thrown
  * (retryable) error makes Lambda retry the asynchronous invocation, then hand it to the on-failure destination.
  */
 export const handler = middy(async (event: EventBridgeEvent<string, unknown>) => {
-  const result = await handleEnvelope(runtime(), { event });
+  const result = await takeRequest(runtime().deps, { event });
   return { status: result.status };
 })
   .use(injectLambdaContext(logger, { resetKeys: true }))

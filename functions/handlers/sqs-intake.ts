@@ -1,5 +1,5 @@
+import { takeRequest } from '../app/intake';
 import { runtime } from '../runtime';
-import { handleEnvelope } from './intake';
 import { sqsBatchHandler } from './sqs-batch';
 
 /**
@@ -7,6 +7,6 @@ import { sqsBatchHandler } from './sqs-batch';
  * failure (bad input is rejected with an outcome event and deleted).
  */
 export const handler = sqsBatchHandler(async (record) => {
-  const result = await handleEnvelope(runtime(), { sqsBody: record.body });
+  const result = await takeRequest(runtime().deps, { sqsBody: record.body });
   return result.status;
 });

@@ -1,9 +1,10 @@
 import type { ServerResponse } from 'node:http';
 import type { EksEmulator } from './eks/emulator';
 import type { FaultConfig } from './eks/faults';
+import type { LocalEventBus } from './eventbridge/local-event-bus';
 import { decodeSegment, type EdgeRequest, type ServiceHandler, sendAwsError, sendJson } from './http';
-import type { LocalEventBus } from './intake/event-bus';
-import { LocalQueueError, type LocalQueues } from './intake/queues';
+import { LocalQueueError } from './sqs/errors';
+import type { LocalQueues } from './sqs/local-queues';
 
 /**
  * `/_edge/...`: what tests, benchmarks and people at a terminal read or set on a running edge that is not an

@@ -3,10 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { EventBridgeEvent, ScheduledEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { describeOutcomeDetail } from '../../functions/cli/format';
 import { compileRules } from '../../functions/config/access-rules-yaml';
+import { MAX_RECEIVE_COUNT } from '../../functions/config/defaults';
+import { LOCAL_RESOURCE_NAMES, SERVICE_NAME } from '../../functions/config/names';
 import { DETAIL_TYPES } from '../../functions/core/contract';
 import { OUTCOME_SOURCE } from '../../functions/core/names';
-import { describeOutcomeDetail } from '../../functions/core/outcomes';
 import type { AccessRules } from '../../functions/core/rules';
 import { handler as deadLetterHandler } from '../../functions/handlers/dead-letter';
 import { handler as driftCheckHandler } from '../../functions/handlers/drift-check';
@@ -14,16 +16,28 @@ import { handler as eventBridgeHandler } from '../../functions/handlers/eventbri
 import { handler as expiryTimerHandler } from '../../functions/handlers/expiry-timer';
 import { handler as sqsHandler } from '../../functions/handlers/sqs-intake';
 import { handler as sweeperHandler } from '../../functions/handlers/sweeper';
-import { ensureLeaseTable } from '../lease-table';
 import { type Edge, type EdgeOptions, startEdge } from './edge';
-import { REQUESTS_DLQ_NAME, REQUESTS_QUEUE_NAME, type SubscribeOptions } from './intake/queues';
 import { lambdaContext } from './lambda-context';
+import { ensureLeaseTable } from './lease-table';
+import type { QueueSeed, SubscribeOptions } from './sqs/types';
 
 export const DEFAULT_RULES_FILE = 'infra/access-rules.yaml';
-// Named as a deployed stage's table (eks-access-broker-<stage>-leases), stage "local".
-export const LOCAL_TABLE_NAME = 'eks-access-broker-local-leases';
-export const LOCAL_EVENT_BUS = 'default';
-export const TIMER_QUEUE_NAME = 'eks-access-broker-timers';
+
+/** The broker's queues, each with its dead-letter queue (created with it), as serverless.yml declares them. */
+const BROKER_QUEUES: readonly QueueSeed[] = [
+  {
+    name: LOCAL_RESOURCE_NAMES.requestsQueue,
+    visibilityTimeoutSeconds: 30,
+    deadLetterQueueName: LOCAL_RESOURCE_NAMES.requestsDeadLetterQueue,
+    maxReceiveCount: MAX_RECEIVE_COUNT,
+  },
+  {
+    name: LOCAL_RESOURCE_NAMES.timerQueue,
+    visibilityTimeoutSeconds: 30,
+    deadLetterQueueName: LOCAL_RESOURCE_NAMES.timerDeadLetterQueue,
+    maxReceiveCount: MAX_RECEIVE_COUNT,
+  },
+];
 
 export interface LocalBrokerOptions extends EdgeOptions {
   readonly rulesFile?: string;
@@ -64,6 +78,9 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
     rules = compileRules(rulesFile, compiledRulesFile);
     edge = await startEdge({
       ...options,
+      sqs: { queues: [...BROKER_QUEUES, ...(options.sqs?.queues ?? [])] },
+      // The local edge has always served a bus named after the broker too; put-events naming it keep working.
+      eventBridge: { busNames: [SERVICE_NAME, ...(options.eventBridge?.busNames ?? [])] },
       eks: {
         ...options.eks,
         clusters:
@@ -87,19 +104,14 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
       AWS_ACCESS_KEY_ID: 'test',
       AWS_SECRET_ACCESS_KEY: 'test',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      LEASE_TABLE_NAME: LOCAL_TABLE_NAME,
-      TIMER_QUEUE_URL: `${edge.url}/${edge.accountId}/${TIMER_QUEUE_NAME}`,
-      EVENT_BUS_NAME: LOCAL_EVENT_BUS,
+      LEASE_TABLE_NAME: LOCAL_RESOURCE_NAMES.leaseTable,
+      TIMER_QUEUE_URL: `${edge.url}/${edge.accountId}/${LOCAL_RESOURCE_NAMES.timerQueue}`,
+      EVENT_BUS_NAME: LOCAL_RESOURCE_NAMES.eventBus,
       ACCESS_RULES_FILE: compiledRulesFile,
       POWERTOOLS_SERVICE_NAME: 'eks-access-broker',
     });
-    edge.queues.createQueue(TIMER_QUEUE_NAME, {
-      visibilityTimeoutSeconds: 30,
-      maxReceiveCount: 5,
-      deadLetterQueueName: `${TIMER_QUEUE_NAME}-dlq`,
-    });
     const dynamodb = new DynamoDBClient({ endpoint: edge.url });
-    await ensureLeaseTable(dynamodb, LOCAL_TABLE_NAME);
+    await ensureLeaseTable(dynamodb, LOCAL_RESOURCE_NAMES.leaseTable);
     dynamodb.destroy();
   } catch (error) {
     await edge.close();
@@ -109,26 +121,30 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
 
   const unsubscribe = [
     edge.bus.subscribe(
-      { source: [...rules.sources], detailType: Object.values(DETAIL_TYPES), busName: LOCAL_EVENT_BUS },
+      {
+        source: [...rules.sources],
+        detailType: Object.values(DETAIL_TYPES),
+        busName: LOCAL_RESOURCE_NAMES.eventBus,
+      },
       async (event) => {
         await eventBridgeHandler(event, lambdaContext('eks-access-broker-eventbridge-intake'));
       },
     ),
     edge.queues.subscribe(
-      REQUESTS_QUEUE_NAME,
+      LOCAL_RESOURCE_NAMES.requestsQueue,
       async (event: SQSEvent) => {
         return (await sqsHandler(event, lambdaContext('eks-access-broker-sqs-intake'))) as SQSBatchResponse;
       },
       options.intake ?? {},
     ),
-    edge.queues.subscribe(TIMER_QUEUE_NAME, async (event: SQSEvent) => {
+    edge.queues.subscribe(LOCAL_RESOURCE_NAMES.timerQueue, async (event: SQSEvent) => {
       return (await expiryTimerHandler(
         event,
         lambdaContext('eks-access-broker-expiry-timer'),
       )) as SQSBatchResponse;
     }),
     // As in AWS, what fails on every delivery ends in a DLQ, and the deadLetter function answers it.
-    ...[REQUESTS_DLQ_NAME, `${TIMER_QUEUE_NAME}-dlq`].map((dlq) =>
+    ...[LOCAL_RESOURCE_NAMES.requestsDeadLetterQueue, LOCAL_RESOURCE_NAMES.timerDeadLetterQueue].map((dlq) =>
       edge.queues.subscribe(dlq, async (event: SQSEvent) => {
         return (await deadLetterHandler(
           event,

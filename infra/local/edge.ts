@@ -9,9 +9,13 @@ import {
 } from './dynamodb-local';
 import { EksEmulator, type EksEmulatorOptions } from './eks/emulator';
 import { createEksHandler } from './eks/routes';
+import { LocalEventBus } from './eventbridge/local-event-bus';
+import { createEventBridgeHandler } from './eventbridge/routes';
+import type { LocalEventBusOptions } from './eventbridge/types';
 import { BodyTooLargeError, type EdgeRequest, readBody, sendAwsError, signingService } from './http';
-import { LocalEventBus } from './intake/event-bus';
-import { LocalQueues } from './intake/queues';
+import { LocalQueues } from './sqs/local-queues';
+import { createSqsHandler } from './sqs/routes';
+import type { LocalQueuesOptions } from './sqs/types';
 
 export interface EdgeOptions {
   /** 127.0.0.1 unless told otherwise: the edge is for this machine only. */
@@ -22,6 +26,10 @@ export interface EdgeOptions {
   readonly accountId?: string;
   readonly region?: string;
   readonly eks?: EksEmulatorOptions;
+  /** Queues the local SQS starts with; it has none otherwise. */
+  readonly sqs?: Pick<LocalQueuesOptions, 'queues'>;
+  /** Event buses the local EventBridge serves besides "default". */
+  readonly eventBridge?: Pick<LocalEventBusOptions, 'busNames'>;
   /** DynamoDB Local behind the edge; `false` starts none (DynamoDB calls then answer 503). */
   readonly dynamodb?: DynamoDbLocalOptions | false;
 }
@@ -61,8 +69,8 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
   const accountId = options.accountId ?? DEFAULT_ACCOUNT_ID;
   const region = options.region ?? DEFAULT_REGION;
   const eks = new EksEmulator(options.eks);
-  const bus = new LocalEventBus({ accountId, region });
-  const queues = new LocalQueues({ accountId, region });
+  const bus = new LocalEventBus({ accountId, region, ...options.eventBridge });
+  const queues = new LocalQueues({ accountId, region, ...options.sqs });
 
   const server = createServer();
   await listen(server, host, options.port ?? DEFAULT_EDGE_PORT);
@@ -79,8 +87,8 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
 
   const handlers = {
     eks: createEksHandler(eks),
-    events: bus.handler,
-    sqs: queues.handler,
+    events: createEventBridgeHandler(bus),
+    sqs: createSqsHandler(queues),
     dynamodb: dynamodb ? proxyToDynamoDb(dynamodb.endpoint) : undefined,
     admin: createAdminHandler({ eks, bus, queues }),
   };

@@ -61,14 +61,6 @@ export function signingService(headers: IncomingMessage['headers']): string | un
   return match?.[1];
 }
 
-/** The region from a SigV4 Authorization header, if the request was signed. */
-export function signingRegion(headers: IncomingMessage['headers']): string | undefined {
-  const auth = headers.authorization;
-  if (typeof auth !== 'string') return undefined;
-  const match = /Credential=[^/]+\/\d{8}\/([^/]+)\/[^/]+\/aws4_request/.exec(auth);
-  return match?.[1];
-}
-
 export async function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;

@@ -25,8 +25,9 @@ import {
   GRANTABLE_POLICY_NAMES,
   type GrantablePolicyName,
 } from '../../functions/core/access-policies';
+import { globMatch } from '../../functions/core/glob';
 import { OWNER_TAG_KEY, OWNER_TAG_VALUE } from '../../functions/core/model';
-import { type AccessRules, type ClusterConfig, globMatch } from '../../functions/core/rules';
+import type { AccessRules, ClusterConfig } from '../../functions/core/rules';
 import type { PolicyStatement } from './cloudformation';
 
 export function clusterArn(cluster: ClusterConfig): string {

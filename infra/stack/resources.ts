@@ -3,10 +3,16 @@
  * lease table, the queues, the EventBridge intake rule, the alarms, and one IAM role per function. Pure: the
  * access rules and the table definition come in as data, so a test can build the stack without osls.
  */
+import {
+  DUE_INDEX,
+  LEASE_TABLE,
+  LEASE_TABLE_TTL_ATTRIBUTE,
+} from '../../functions/adapters/lease-table/schema';
 import { METRICS_NAMESPACE, STAGE_DIMENSION } from '../../functions/app/metrics';
+import { MAX_RECEIVE_COUNT } from '../../functions/config/defaults';
+import { SERVICE_NAME, stageResourceNames } from '../../functions/config/names';
 import { DETAIL_TYPES } from '../../functions/core/contract';
 import type { AccessRules } from '../../functions/core/rules';
-import { DUE_INDEX, LEASE_TABLE, LEASE_TABLE_TTL_ATTRIBUTE } from '../lease-table';
 import {
   type CfnOutput,
   type CfnResource,
@@ -79,7 +85,6 @@ export const FUNCTION_NEEDS: Readonly<Record<BrokerFunction, FunctionNeeds>> = {
 };
 
 export interface StackOptions {
-  readonly service: string;
   readonly stage: string;
   readonly rules: AccessRules;
   /** A bus name (`default`) or ARN. */
@@ -92,7 +97,6 @@ export interface StackOptions {
 
 /** AWS's guidance for SQS event sources: visibility at least six times the function timeout. */
 export const VISIBILITY_TIMEOUT_FACTOR = 6;
-export const MAX_RECEIVE_COUNT = 5;
 const DLQ_RETENTION_SECONDS = 14 * 24 * 3600;
 /** IAM's size limit of one managed policy, whitespace excluded, minus room for the document's envelope. */
 const MANAGED_POLICY_BUDGET = 6_144 - 100;
@@ -114,7 +118,8 @@ export function roleLogicalId(name: BrokerFunction): string {
 }
 
 export function buildStack(options: StackOptions): StackFragment {
-  const prefix = `${options.service}-${options.stage}`;
+  const names = stageResourceNames(options.stage);
+  const prefix = names.prefix;
   const resources: Record<string, CfnResource> = {};
   const outputs: Record<string, CfnOutput> = {};
 
@@ -124,7 +129,7 @@ export function buildStack(options: StackOptions): StackFragment {
     DeletionPolicy: 'Retain',
     UpdateReplacePolicy: 'Retain',
     Properties: {
-      TableName: `${prefix}-leases`,
+      TableName: names.leaseTable,
       ...(LEASE_TABLE as unknown as Record<string, CfnValue>),
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       SSESpecification: { SSEEnabled: true },
@@ -158,15 +163,15 @@ export function buildStack(options: StackOptions): StackFragment {
       },
     };
   };
-  queue('RequestsQueue', `${prefix}-requests`, VISIBILITY_TIMEOUT_FACTOR * options.timeoutSeconds.sqsIntake);
-  queue('TimerQueue', `${prefix}-timers`, VISIBILITY_TIMEOUT_FACTOR * options.timeoutSeconds.expiryTimer);
+  queue('RequestsQueue', names.requestsQueue, VISIBILITY_TIMEOUT_FACTOR * options.timeoutSeconds.sqsIntake);
+  queue('TimerQueue', names.timerQueue, VISIBILITY_TIMEOUT_FACTOR * options.timeoutSeconds.expiryTimer);
 
   // Requests that failed on the EventBridge path: handler errors after Lambda's async retries (the function's
   // on-failure destination) and events EventBridge could not hand to Lambda at all (the rule target's DLQ).
   resources.IntakeEventsDeadLetterQueue = {
     Type: 'AWS::SQS::Queue',
     Properties: {
-      QueueName: `${prefix}-intake-events-dlq`,
+      QueueName: names.intakeEventsDeadLetterQueue,
       MessageRetentionPeriod: DLQ_RETENTION_SECONDS,
       VisibilityTimeout: VISIBILITY_TIMEOUT_FACTOR * options.timeoutSeconds.deadLetter,
       SqsManagedSseEnabled: true,
@@ -195,7 +200,7 @@ export function buildStack(options: StackOptions): StackFragment {
   resources.IntakeRequestsRule = {
     Type: 'AWS::Events::Rule',
     Properties: {
-      Name: `${prefix}-requests`,
+      Name: names.intakeRule,
       Description: 'Access requests from the sources the access rules allow',
       EventBusName: options.eventBusName,
       State: 'ENABLED',
@@ -261,7 +266,7 @@ export function buildStack(options: StackOptions): StackFragment {
   if (options.alarmTopicArn === undefined) {
     resources.AlarmTopic = {
       Type: 'AWS::SNS::Topic',
-      Properties: { TopicName: `${prefix}-alarms`, DisplayName: 'eks-access-broker alarms' },
+      Properties: { TopicName: names.alarmTopic, DisplayName: `${SERVICE_NAME} alarms` },
     };
     outputs.AlarmTopicArn = { Description: 'Subscribe here to receive the alarms', Value: ref('AlarmTopic') };
   }

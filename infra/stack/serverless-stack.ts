@@ -5,8 +5,10 @@
  * compiled to the JSON every function ships, and turned into each role's EKS permissions, so the rules a
  * function enforces and the permissions it holds come from one reading of one file.
  */
+
 import { resolve } from 'node:path';
 import { compileRules } from '../../functions/config/access-rules-yaml';
+import { SERVICE_NAME } from '../../functions/config/names';
 import type { StackFragment } from './cloudformation';
 import { buildStack, type StackOptions } from './resources';
 
@@ -28,6 +30,12 @@ const BUS_NAME = /^(?:arn:[\w-]+:events:[\w-]+:\d{12}:event-bus\/)?[A-Za-z0-9._\
 const TOPIC_ARN = /^arn:[\w-]+:sns:[\w-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/;
 
 export function serverlessResources(settings: ServerlessSettings): StackFragment {
+  if (settings.service !== SERVICE_NAME) {
+    // The functions, the CLI and the local broker find the stack's resources by names built from it.
+    throw new Error(
+      `serverless.yml service must be ${SERVICE_NAME} (functions/config/names.ts), got ${JSON.stringify(settings.service)}`,
+    );
+  }
   if (!BUS_NAME.test(settings.eventBusName)) {
     throw new Error(
       `param eventBusName must be an event bus name or ARN, got ${JSON.stringify(settings.eventBusName)}`,
@@ -43,7 +51,6 @@ export function serverlessResources(settings: ServerlessSettings): StackFragment
     resolve(settings.serviceDir, settings.compiledAccessRulesFile),
   );
   return buildStack({
-    service: settings.service,
     stage: settings.stage,
     rules,
     eventBusName: settings.eventBusName,

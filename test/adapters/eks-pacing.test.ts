@@ -1,6 +1,7 @@
 import { DescribeAccessEntryCommand, EKSClient, ThrottlingException } from '@aws-sdk/client-eks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AdaptivePacer, isThrottle, pace } from '../../functions/adapters/eks-pacing';
+import { isThrottle } from '../../functions/adapters/aws-errors';
+import { AdaptivePacer, pace } from '../../functions/adapters/eks-pacing';
 import { type Edge, startEdge } from '../../infra/local/edge';
 import { LOCAL_CREDENTIALS } from '../support/aws';
 

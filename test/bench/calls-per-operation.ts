@@ -90,13 +90,13 @@ async function measure(ctx: BenchContext, run: () => Promise<unknown>): Promise<
   const eks = ctx.local.edge.eks;
   const calls = eks.totalCalls();
   const mutations = countMutatingCalls(ctx);
-  const requests = ctx.store.stats.requests;
+  const requests = ctx.dynamoDb.requests;
   const result = (await run()) as { status?: string } | undefined;
   await ctx.local.edge.bus.idle();
   return {
     eksCalls: eks.totalCalls() - calls,
     eksMutations: countMutatingCalls(ctx) - mutations,
-    dynamoDbRequests: ctx.store.stats.requests - requests,
+    dynamoDbRequests: ctx.dynamoDb.requests - requests,
     status: String(result?.status),
   };
 }

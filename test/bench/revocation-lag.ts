@@ -1,5 +1,5 @@
+import { LOCAL_RESOURCE_NAMES } from '../../functions/config/names';
 import { OUTCOME_SOURCE } from '../../functions/core/names';
-import { REQUESTS_QUEUE_NAME } from '../../infra/local/intake/queues';
 import {
   type BenchContext,
   EKS_LATENCY_MS,
@@ -50,7 +50,7 @@ export async function revocationLag(ctx: BenchContext): Promise<void> {
       const principal = principalArn(ctx.runId, `lag-${i}`);
       principals.set(requestId, principal);
       const durationSeconds = 5 + Math.floor((i * 60) / LEASES);
-      queues.send(REQUESTS_QUEUE_NAME, {
+      queues.send(LOCAL_RESOURCE_NAMES.requestsQueue, {
         body: sqsBody(grantEvent({ requestId, principalArn: principal, durationSeconds })),
       });
     }

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runtime } from '../../functions/runtime';
 import { startLocalBroker } from '../../infra/local/broker';
+import { countRequests } from '../support/request-counter';
 import { callsPerOperation } from './calls-per-operation';
 import { coldStart } from './cold-start';
 import { grantLatency } from './grant-latency';
@@ -48,11 +49,12 @@ async function main(): Promise<void> {
   // the SDK's standard per-service endpoint). EKS, EventBridge and SQS stay on the edge.
   if (local.edge.dynamodb) process.env.AWS_ENDPOINT_URL_DYNAMODB = local.edge.dynamodb.endpoint;
   const rows: Row[] = [];
-  const { deps, store } = runtime();
+  const { deps, store, dynamodb } = runtime();
   const ctx: BenchContext = {
     local,
     deps,
     store,
+    dynamoDb: countRequests(dynamodb),
     runId: started.toString(36),
     rows,
     log,

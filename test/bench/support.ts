@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { EventBridgeEvent } from 'aws-lambda';
-import type { LeaseStore } from '../../functions/adapters/lease-store';
+import type { LeaseStore } from '../../functions/adapters/lease-table';
 import type { AppDeps } from '../../functions/app/deps';
 import { DETAIL_TYPES } from '../../functions/core/contract';
 import type { LocalBroker } from '../../infra/local/broker';
+import type { RequestCounts } from '../support/request-counter';
 
 /** The source the access rules accept (infra/access-rules.yaml). */
 export const SOURCE = 'com.example.ticketing';
@@ -26,9 +27,11 @@ export interface Row {
 
 export interface BenchContext {
   readonly local: LocalBroker;
-  /** The runtime the in-process handlers use (functions/runtime.ts), with its DynamoDB request counters. */
+  /** The runtime the in-process handlers use (functions/runtime.ts). */
   readonly deps: AppDeps;
   readonly store: LeaseStore;
+  /** What the runtime's DynamoDB client has sent (SDK middleware): compare before and after. */
+  readonly dynamoDb: RequestCounts;
   /** Unique per run, so request ids and principals never collide with an earlier run on a kept database. */
   readonly runId: string;
   readonly rows: Row[];

@@ -1,10 +1,13 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { type DueLease, LeaseStore, leaseDocumentClient } from '../../functions/adapters/lease-store';
+import { LeaseStore, leaseDocumentClient } from '../../functions/adapters/lease-table';
+import { bulkItems, type ItemOptions } from '../../functions/adapters/lease-table/items';
 import type { AppDeps } from '../../functions/app/deps';
 import { sweep } from '../../functions/app/expiry';
+import type { DueLease } from '../../functions/app/ports';
 import { type Lease, OWNER_TAG_KEY, OWNER_TAG_VALUE } from '../../functions/core/model';
-import { ensureLeaseTable } from '../../infra/lease-table';
+import { ensureLeaseTable } from '../../infra/local/lease-table';
+import { countRequests, type RequestCounts } from '../support/request-counter';
 import {
   type BenchContext,
   CLUSTER,
@@ -25,6 +28,9 @@ const CONTROL_DUE = 100;
 const REPEATS = 7;
 const BATCH = 25;
 const WRITERS = 16;
+const DUE_SHARDS = 8;
+/** The items a LeaseStore with `dueShards: DUE_SHARDS` writes (the retention does not touch live leases). */
+const ITEM_OPTIONS: ItemOptions = { dueShards: DUE_SHARDS, retentionSeconds: 90 * 86_400 };
 
 interface Measured {
   readonly size: number;
@@ -44,7 +50,7 @@ interface Measured {
 
 /**
  * Two lease tables of 10,000 and 100,000 leases, 1% due, loaded with BatchWriteItem in the store's own item
- * format (LeaseStore.bulkItems). The due leases are real: their entries exist in the EKS emulator and their
+ * format (bulkItems of functions/adapters/lease-table/items.ts). The due leases are real: their entries exist in the EKS emulator and their
  * subjects' state says the broker created them. Measured apart:
  * - the due query alone (LeaseStore.dueKeys, what the sweeper runs): items read per due lease, and time; a
  *   control query for the same 100 due leases in both tables shows the time does not follow the table size;
@@ -55,17 +61,19 @@ export async function sweepScaling(ctx: BenchContext): Promise<void> {
   const now = Math.floor(Date.now() / 1000);
   const raw = new DynamoDBClient({});
   const client = leaseDocumentClient(raw);
+  // The requests of both tables, counted as SDK middleware: the tables are measured one at a time.
+  const counts = countRequests(client);
   const results: Measured[] = [];
   ctx.local.edge.eks.faults.configure({ latency: { fixedMs: EKS_LATENCY_MS } });
   try {
     const tables: Seeded[] = [];
     for (const size of SIZES) tables.push(await seedTable(ctx, raw, client, size, now));
     // Both tables loaded first, then their queries taken in turns, so neither runs on a colder JVM.
-    const queries = await timeQueries(tables, now);
+    const queries = await timeQueries(tables, now, counts);
     for (const [index, table] of tables.entries()) {
       const timed = queries[index];
       if (!timed) throw new Error('no query timings');
-      results.push({ ...table.measured, ...timed, ...(await sweepTable(ctx, table)) });
+      results.push({ ...table.measured, ...timed, ...(await sweepTable(ctx, table, counts)) });
     }
   } finally {
     ctx.local.edge.eks.faults.configure({});
@@ -150,7 +158,7 @@ async function seedTable(
 ): Promise<Seeded> {
   const tableName = `bench-sweep-${size}-${ctx.runId}`;
   await ensureLeaseTable(raw, tableName);
-  const store = new LeaseStore({ client, tableName });
+  const store = new LeaseStore({ client, tableName, dueShards: DUE_SHARDS });
   const due = (size * DUE_PERCENT) / 100;
 
   ctx.log(`  seeding ${size} leases (${due} due) into ${tableName}`);
@@ -166,7 +174,7 @@ async function seedTable(
     const expiresAt = isDue ? now - due + i : now + 3600 + Math.floor((i * 7 * 86_400) / size);
     const lease = seededLease(`BENCH-${ctx.runId}-sweep-${size}-${i}`, principal, expiresAt);
     if (isDue) {
-      const seeded = store.bulkItems(lease, { entryOwned: true, touched: { [VIEW_POLICY]: null } });
+      const seeded = bulkItems(lease, ITEM_OPTIONS, { entryOwned: true, touched: { [VIEW_POLICY]: null } });
       items.push(seeded.lease, seeded.pointer, ...(seeded.subject ? [seeded.subject] : []));
       ctx.local.edge.eks.createAccessEntry({
         clusterName: CLUSTER,
@@ -182,7 +190,7 @@ async function seedTable(
       });
     } else {
       // Only the lease item: the sweeper never reads the pointers or the history of leases that are not due.
-      items.push(store.bulkItems(lease).lease);
+      items.push(bulkItems(lease, ITEM_OPTIONS).lease);
     }
   }
   const chunks: Record<string, unknown>[][] = [];
@@ -200,16 +208,17 @@ async function seedTable(
 async function timeQueries(
   tables: readonly Seeded[],
   now: number,
+  counts: RequestCounts,
 ): Promise<{ queryItemsRead: number; queryMs: number; controlItemsRead: number; controlMs: number }[]> {
   const query = async (table: Seeded, at: number, limit: number) => {
-    const reads = table.store.stats.itemsRead;
+    const reads = counts.itemsRead;
     const started = performance.now();
     const found: DueLease[] = await table.store.dueKeys(at, limit);
     const ms = performance.now() - started;
     if (found.length !== limit) {
       throw new Error(`${table.tableName}: expected ${limit} due, found ${found.length}`);
     }
-    return { ms, itemsRead: table.store.stats.itemsRead - reads };
+    return { ms, itemsRead: counts.itemsRead - reads };
   };
   const runs = tables.map(() => ({
     full: [] as number[],
@@ -242,6 +251,7 @@ async function timeQueries(
 async function sweepTable(
   ctx: BenchContext,
   table: Seeded,
+  counts: RequestCounts,
 ): Promise<{
   sweepRuns: number;
   revoked: number;
@@ -251,10 +261,10 @@ async function sweepTable(
   dynamoDbRequests: number;
 }> {
   const { store, tableName } = table;
-  const counting = new DueReadCounter(store);
-  const deps: AppDeps = { ...ctx.deps, store: counting.store };
+  const counting = new DueReadCounter(store, counts);
+  const deps: AppDeps = { ...ctx.deps, store: counting.store, locks: store };
   const eksBefore = ctx.local.edge.eks.totalCalls();
-  const requestsBefore = store.stats.requests;
+  const requestsBefore = counts.requests;
   let runs = 0;
   let revoked = 0;
   const started = performance.now();
@@ -273,27 +283,27 @@ async function sweepTable(
     sweepDueItemsRead: counting.itemsRead,
     sweepMs: performance.now() - started,
     eksCalls: ctx.local.edge.eks.totalCalls() - eksBefore,
-    dynamoDbRequests: store.stats.requests - requestsBefore - counting.requests,
+    dynamoDbRequests: counts.requests - requestsBefore - counting.requests,
   };
 }
 
 /**
  * Counts what the sweep's due queries read. sweep() awaits its due query before it starts any revocation,
- * so the store's counters move only for the query while it runs.
+ * so the client's counts move only for the query while it runs.
  */
 class DueReadCounter {
   itemsRead = 0;
   requests = 0;
   readonly store: LeaseStore;
 
-  constructor(inner: LeaseStore) {
+  constructor(inner: LeaseStore, counts: RequestCounts) {
     this.store = Object.create(inner) as LeaseStore;
     this.store.dueKeys = async (now: number, limit: number) => {
-      const reads = inner.stats.itemsRead;
-      const requests = inner.stats.requests;
+      const reads = counts.itemsRead;
+      const requests = counts.requests;
       const found = await inner.dueKeys(now, limit);
-      this.itemsRead += inner.stats.itemsRead - reads;
-      this.requests += inner.stats.requests - requests;
+      this.itemsRead += counts.itemsRead - reads;
+      this.requests += counts.requests - requests;
       return found;
     };
   }

@@ -1,5 +1,5 @@
+import { LOCAL_RESOURCE_NAMES } from '../../functions/config/names';
 import { OUTCOME_SOURCE } from '../../functions/core/names';
-import { REQUESTS_DLQ_NAME, REQUESTS_QUEUE_NAME } from '../../infra/local/intake/queues';
 import {
   type BenchContext,
   EKS_LATENCY_MS,
@@ -56,13 +56,13 @@ export async function throughput(ctx: BenchContext): Promise<{ grantsPerSecond: 
     outcomes.set(requestId, event['detail-type']);
     lastOutcomeAt = performance.now();
   });
-  const dlqBefore = queues.messages(REQUESTS_DLQ_NAME).length;
+  const dlqBefore = queues.messages(LOCAL_RESOURCE_NAMES.requestsDeadLetterQueue).length;
 
   eks.faults.configure({ latency: { fixedMs: EKS_LATENCY_MS }, rateLimit: { ratePerSecond: EKS_RATE } });
   eks.faults.resetCounts();
   const callsBefore = eks.totalCalls();
   const t0 = performance.now();
-  for (const body of bodies) queues.send(REQUESTS_QUEUE_NAME, { body });
+  for (const body of bodies) queues.send(LOCAL_RESOURCE_NAMES.requestsQueue, { body });
   try {
     await waitFor(() => outcomes.size >= GRANTS, 480_000, `${GRANTS} grant outcomes`);
   } finally {
@@ -74,9 +74,9 @@ export async function throughput(ctx: BenchContext): Promise<{ grantsPerSecond: 
   eks.faults.configure({});
 
   const sent = new Set(bodies);
-  const ours = queues.messages(REQUESTS_QUEUE_NAME).filter((m) => sent.has(m.body));
+  const ours = queues.messages(LOCAL_RESOURCE_NAMES.requestsQueue).filter((m) => sent.has(m.body));
   const redeliveries = ours.reduce((sum, m) => sum + Math.max(0, m.receiveCount - 1), 0);
-  const deadLettered = queues.messages(REQUESTS_DLQ_NAME).length - dlqBefore;
+  const deadLettered = queues.messages(LOCAL_RESOURCE_NAMES.requestsDeadLetterQueue).length - dlqBefore;
   const granted = [...outcomes.values()].filter((type) => type === 'Access Granted').length;
   const rate = (calls - throttled) / seconds;
   const grantsPerSecond = granted / seconds;

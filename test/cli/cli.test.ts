@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliError, main, parseDuration } from '../../functions/cli/main';
+import { CliError } from '../../functions/cli/errors';
+import { main } from '../../functions/cli/main';
 import { runtime } from '../../functions/runtime';
 import { type LocalBroker, startLocalBroker } from '../../infra/local/broker';
 import { freshPrincipal, freshRequestId } from '../support/fixtures';
@@ -206,17 +207,6 @@ describe('errors that say what to do', () => {
     [['history', 'no-such-request'], 'No lease with requestId no-such-request'],
   ])('%j fails with %j', async (argv, message) => {
     expect(await cliError(...argv)).toContain(message);
-  });
-
-  it('reads durations as people write them', () => {
-    expect([
-      parseDuration('90', 'd'),
-      parseDuration('90s', 'd'),
-      parseDuration('30m', 'd'),
-      parseDuration('1h30m', 'd'),
-    ]).toEqual([90, 90, 1800, 5400]);
-    expect(() => parseDuration('soon', '--duration')).toThrow(/use e.g. 90s, 30m, 2h or 1h30m/);
-    expect(() => parseDuration('0m', '--duration')).toThrow(CliError);
   });
 
   it('prints the help for --help', async () => {

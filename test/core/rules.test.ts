@@ -7,17 +7,15 @@ import { loadRulesFile } from '../../functions/config/access-rules-file';
 import { compileRules, loadRulesYaml, readRulesYaml } from '../../functions/config/access-rules-yaml';
 import { parseRequest } from '../../functions/core/contract';
 import { ConfigurationError } from '../../functions/core/errors';
+import { globMatch, namespaceCovered } from '../../functions/core/glob';
 import type { GrantRequest, Rejection } from '../../functions/core/model';
 import {
-  type AccessRules,
   clusterConfig,
   type Decision,
   evaluateGrant,
   evaluateSource,
-  globMatch,
-  namespaceCovered,
-  validateRules,
-} from '../../functions/core/rules';
+} from '../../functions/core/rule-decision';
+import { type AccessRules, validateRules } from '../../functions/core/rules';
 
 const RULES_PATH = fileURLToPath(new URL('../../infra/access-rules.yaml', import.meta.url));
 const shipped = readRulesYaml(RULES_PATH);

@@ -49,7 +49,6 @@ const cluster = (name: string) => {
 
 function stackTemplate(): Template {
   const stack = buildStack({
-    service: 'eks-access-broker',
     stage: 'test',
     rules: RULES,
     eventBusName: 'default',

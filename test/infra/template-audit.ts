@@ -4,7 +4,8 @@
  * generator cannot make its own test pass.
  */
 import { accessPolicyArn } from '../../functions/core/access-policies';
-import { type AccessRules, globMatch } from '../../functions/core/rules';
+import { globMatch } from '../../functions/core/glob';
+import type { AccessRules } from '../../functions/core/rules';
 
 export interface TemplateResource {
   readonly Type: string;

@@ -11,15 +11,15 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadRulesFile } from '../../functions/config/access-rules-file';
-import { readRulesYaml } from '../../functions/config/access-rules-yaml';
-import { DETAIL_TYPES } from '../../functions/core/contract';
 import {
   DUE_INDEX,
   LEASE_TABLE,
   LEASE_TABLE_TTL_ATTRIBUTE,
   SUBJECT_AUDIT_INDEX,
-} from '../../infra/lease-table';
+} from '../../functions/adapters/lease-table/schema';
+import { loadRulesFile } from '../../functions/config/access-rules-file';
+import { readRulesYaml } from '../../functions/config/access-rules-yaml';
+import { DETAIL_TYPES } from '../../functions/core/contract';
 import { type LocalBroker, startLocalBroker } from '../../infra/local/broker';
 import { freshPrincipal, freshRequestId, sampleSqsEvent } from '../support/fixtures';
 import { asArray, iamProblems, iamStatements, resourcesOfType, type Template } from './template-audit';
@@ -124,7 +124,7 @@ describe('packaged template', () => {
     }
   });
 
-  it('defines the lease table from infra/lease-table.ts with PITR, SSE and TTL on purgeAt', () => {
+  it('defines the lease table from its schema with PITR, SSE and TTL on purgeAt', () => {
     const table = resource('LeaseTable');
     expect(table).toMatchObject({
       TableName: `${PREFIX}-leases`,

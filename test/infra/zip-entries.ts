@@ -62,7 +62,3 @@ export function readZip(path: string): ZipEntry[] {
   }
   return entries;
 }
-
-export function zipEntries(path: string): string[] {
-  return readZip(path).map((entry) => entry.name);
-}

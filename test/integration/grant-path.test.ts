@@ -2,6 +2,7 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { EventBridgeEvent, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { takeLock } from '../../functions/adapters/lease-table/subject-lock';
 import { OWNER_TAG_KEY } from '../../functions/core/model';
 import { handler as eventBridgeHandler } from '../../functions/handlers/eventbridge-intake';
 import { handler as sqsHandler } from '../../functions/handlers/sqs-intake';
@@ -364,7 +365,8 @@ describe('the SQS intake', () => {
       },
     ];
     // Another invocation holds the busy subject.
-    await runtime().store.acquireLock(
+    await takeLock(
+      { client: runtime().dynamodb, tableName: runtime().config.leaseTableName },
       { clusterName: 'demo', principalArn: busyPrincipal },
       'someone-else',
       Math.floor(Date.now() / 1000),

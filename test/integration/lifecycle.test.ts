@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_TIMER_DELAY_SECONDS } from '../../functions/adapters/expiry-timers';
-import { Broker, type HandleResult } from '../../functions/app/broker';
+import type { LeaseStore } from '../../functions/adapters/lease-table';
 import type { AppDeps } from '../../functions/app/deps';
 import { checkDrift, DriftCheckError } from '../../functions/app/drift';
 import { onTimer, sweep } from '../../functions/app/expiry';
 import { forgetLease } from '../../functions/app/forget';
+import { type HandleResult, handleRequest } from '../../functions/app/handle-request';
 import type { MetricName } from '../../functions/app/metrics';
 import { loadConfig } from '../../functions/config/environment';
 import { parseRequest } from '../../functions/core/contract';
@@ -13,12 +14,15 @@ import type { TimerMessage } from '../../functions/core/timer-message';
 import { createRuntime } from '../../functions/runtime';
 import { type LocalBroker, startLocalBroker } from '../../infra/local/broker';
 import { freshPrincipal, freshRequestId, sampleEvent, withDetail } from '../support/fixtures';
+import { countRequests, type RequestCounts } from '../support/request-counter';
 
 const VIEW = 'arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy';
 
 let local: LocalBroker;
 let deps: AppDeps;
-let broker: Broker;
+let store: LeaseStore;
+/** The DynamoDB requests of the runtime's lease table, and the items they read. */
+let dynamo: RequestCounts;
 const clock = { ms: 0 };
 const armed: { timer: TimerMessage; delay: number }[] = [];
 const metrics: { name: MetricName; value: number }[] = [];
@@ -26,6 +30,8 @@ const metrics: { name: MetricName; value: number }[] = [];
 beforeAll(async () => {
   local = await startLocalBroker({ port: 0, sweepIntervalMs: 0 });
   const runtime = createRuntime(loadConfig());
+  store = runtime.store;
+  dynamo = countRequests(runtime.dynamodb);
   deps = {
     ...runtime.deps,
     clock: () => clock.ms,
@@ -38,7 +44,6 @@ beforeAll(async () => {
     metrics: { add: (name, value = 1) => metrics.push({ name, value }) },
     lockWaitMs: 300,
   };
-  broker = new Broker(deps);
 });
 
 let testIndex = 0;
@@ -72,7 +77,8 @@ function request(file: string, changes: Record<string, unknown>): BrokerRequest 
 
 async function grant(principalArn: string, changes: Record<string, unknown> = {}): Promise<string> {
   const requestId = freshRequestId('LEASE');
-  const result = await broker.handle(
+  const result = await handleRequest(
+    deps,
     request('grant-namespaced.json', {
       requestId,
       principalArn,
@@ -89,7 +95,7 @@ function extendRequest(
   durationSeconds: number,
   reason = 'need more time',
 ): Promise<HandleResult> {
-  return broker.handle(request('extend.json', { requestId, durationSeconds, reason }));
+  return handleRequest(deps, request('extend.json', { requestId, durationSeconds, reason }));
 }
 
 function policiesOf(principalArn: string) {
@@ -124,11 +130,7 @@ describe('expiry', () => {
     expect(metrics).toContainEqual({ name: 'RevocationLagSeconds', value: 1 });
     const lease = await deps.store.findLease(requestId);
     expect(lease).toMatchObject({ status: 'ended', endReason: 'expired', endedAt: seconds() });
-    expect((await deps.store.history(requestId)).map((e) => e.type)).toEqual([
-      'requested',
-      'granted',
-      'expired',
-    ]);
+    expect((await store.history(requestId)).map((e) => e.type)).toEqual(['requested', 'granted', 'expired']);
   });
 
   it('narrows the scope when the first of two overlapping leases expires, then deletes the entry', async () => {
@@ -226,8 +228,8 @@ describe('revoke and extend', () => {
     const principalArn = freshPrincipal();
     const requestId = await grant(principalArn);
 
-    const first = await broker.handle(request('revoke.json', { requestId }));
-    const again = await broker.handle(request('revoke.json', { requestId }));
+    const first = await handleRequest(deps, request('revoke.json', { requestId }));
+    const again = await handleRequest(deps, request('revoke.json', { requestId }));
 
     expect(first.status).toBe('revoked');
     expect(again.status).toBe('duplicate');
@@ -253,7 +255,7 @@ describe('revoke and extend', () => {
   it('rejects revoke and extend of a request it does not know', async () => {
     const requestId = freshRequestId('UNKNOWN');
 
-    const revoke = await broker.handle(request('revoke.json', { requestId }));
+    const revoke = await handleRequest(deps, request('revoke.json', { requestId }));
     const extend = await extendRequest(requestId, 60);
 
     expect(revoke).toMatchObject({ status: 'rejected', rejection: { code: 'UNKNOWN_REQUEST' } });
@@ -297,7 +299,7 @@ describe('revocation failures', () => {
     const requestId = await grant(principalArn);
     local.edge.eks.faults.configure({ serverErrorRate: 1, operations: ['DeleteAccessEntry'] });
 
-    const revoking = await broker.handle(request('revoke.json', { requestId }));
+    const revoking = await handleRequest(deps, request('revoke.json', { requestId }));
     const forgotten = await forgetLease(
       deps,
       requestId,
@@ -310,7 +312,7 @@ describe('revocation failures', () => {
       lease: { endReason: 'requested', revokeAttempts: 1 },
     });
     expect(forgotten).toMatchObject({ status: 'ended', endReason: 'forgotten' });
-    expect((await deps.store.history(requestId)).map((e) => [e.type, e.actor])).toContainEqual([
+    expect((await store.history(requestId)).map((e) => [e.type, e.actor])).toContainEqual([
       'forgotten',
       'ops@example.com',
     ]);
@@ -404,10 +406,10 @@ describe('the sweep reads what is due, not the table', () => {
         await deps.store.createLease(lease, { type: 'requested', at: clock.ms, actor: 'test', requestId });
       }
       advance(11);
-      const before = deps.store.stats.itemsRead;
+      const before = dynamo.itemsRead;
       const report = await sweep(deps, { limit: 100 });
       expect(report.due).toBe(5);
-      return deps.store.stats.itemsRead - before;
+      return dynamo.itemsRead - before;
     };
 
     const small = await readsFor(20);

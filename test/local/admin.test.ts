@@ -6,7 +6,12 @@ import { LOCAL_CREDENTIALS } from '../support/aws';
 let edge: Edge;
 
 beforeAll(async () => {
-  edge = await startEdge({ port: 0, dynamodb: false });
+  // The broker's intake queue, which the local broker (not the emulator) creates.
+  edge = await startEdge({
+    port: 0,
+    dynamodb: false,
+    sqs: { queues: [{ name: 'eks-access-broker-requests' }] },
+  });
 });
 
 afterAll(async () => {

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { EventBridgeClient, ListRulesCommand, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Edge, startEdge } from '../../infra/local/edge';
-import type { BusEvent } from '../../infra/local/intake/event-bus';
+import type { BusEvent } from '../../infra/local/eventbridge/types';
 
 const ACCOUNT_ID = '111122223333';
 const REGION = 'us-east-1';
@@ -24,7 +24,7 @@ describe('local EventBridge PutEvents', () => {
   const unsubscribers: Array<() => void> = [];
 
   beforeAll(async () => {
-    edge = await startEdge({ port: 0, dynamodb: false });
+    edge = await startEdge({ port: 0, dynamodb: false, eventBridge: { busNames: ['eks-access-broker'] } });
     client = new EventBridgeClient({
       region: REGION,
       endpoint: edge.url,

@@ -17,7 +17,7 @@ import {
 import type { SQSBatchResponse, SQSRecord } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Edge, startEdge } from '../../infra/local/edge';
-import type { CreateQueueOptions } from '../../infra/local/intake/queues';
+import type { CreateQueueOptions } from '../../infra/local/sqs/types';
 
 const ACCOUNT_ID = '111122223333';
 const REGION = 'us-east-1';
@@ -35,7 +35,16 @@ describe('local SQS', () => {
   const unsubscribers: Array<() => void> = [];
 
   beforeAll(async () => {
-    edge = await startEdge({ port: 0, dynamodb: false });
+    edge = await startEdge({
+      port: 0,
+      dynamodb: false,
+      // The broker's intake queue and its DLQ, which the local broker (not the emulator) creates.
+      sqs: {
+        queues: [
+          { name: 'eks-access-broker-requests', deadLetterQueueName: 'eks-access-broker-requests-dlq' },
+        ],
+      },
+    });
     sqs = new SQSClient({
       region: REGION,
       endpoint: edge.url,

@@ -8,6 +8,7 @@ import { type LocalBroker, startLocalBroker } from '../../infra/local/broker';
 import { lambdaContext } from '../../infra/local/lambda-context';
 import { freshPrincipal, freshRequestId, sampleEvent, withDetail } from '../support/fixtures';
 import { type BadCase, badCaseArb, fieldMatches } from '../support/malformed';
+import { countRequests, type RequestCounts } from '../support/request-counter';
 
 /**
  * Bad input end to end, through the real Lambda handlers on the local broker (DynamoDB Local, the EKS
@@ -19,9 +20,12 @@ const CASES = Number(process.env.SAFETY_BAD_INPUT_HANDLER_CASES ?? 300);
 const SEED = Number(process.env.SAFETY_SEED ?? 20_260_601);
 
 let broker: LocalBroker;
+/** The DynamoDB requests of the handlers' runtime. */
+let dynamo: RequestCounts;
 
 beforeAll(async () => {
   broker = await startLocalBroker({ port: 0, sweepIntervalMs: 0 });
+  dynamo = countRequests(runtime().dynamodb);
 });
 
 afterAll(async () => {
@@ -65,7 +69,7 @@ describe('bad input through the real handlers', () => {
 
   it(`rejects ${asEvents.length} malformed EventBridge events, each with one rejection event and no EKS or DynamoDB call`, async () => {
     const eksBefore = broker.edge.eks.totalCalls();
-    const dynamoBefore = runtime().store.stats.requests;
+    const dynamoBefore = dynamo.requests;
 
     for (const bad of asEvents) {
       const event = ('event' in bad.input ? bad.input.event : undefined) as EventBridgeEvent<string, unknown>;
@@ -83,12 +87,12 @@ describe('bad input through the real handlers', () => {
     }
 
     expect(broker.edge.eks.totalCalls()).toBe(eksBefore);
-    expect(runtime().store.stats.requests).toBe(dynamoBefore);
+    expect(dynamo.requests).toBe(dynamoBefore);
   }, 120_000);
 
   it(`rejects ${asRecords.length} malformed SQS records in batches of 10 without failing a batch`, async () => {
     const eksBefore = broker.edge.eks.totalCalls();
-    const dynamoBefore = runtime().store.stats.requests;
+    const dynamoBefore = dynamo.requests;
     const batches: BadCase[][] = [];
     for (let i = 0; i < asRecords.length; i += 10) batches.push(asRecords.slice(i, i + 10));
 
@@ -104,7 +108,7 @@ describe('bad input through the real handlers', () => {
     }
 
     expect(broker.edge.eks.totalCalls()).toBe(eksBefore);
-    expect(runtime().store.stats.requests).toBe(dynamoBefore);
+    expect(dynamo.requests).toBe(dynamoBefore);
   }, 120_000);
 
   it('grants the one good record of a batch full of bad ones', async () => {

@@ -8,8 +8,8 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { takeRequest } from '../../functions/app/intake';
 import { compileRules } from '../../functions/config/access-rules-yaml';
-import { handleEnvelope } from '../../functions/handlers/intake';
 import { createRuntime, type Runtime } from '../../functions/runtime';
 import { type BadCase, badCaseArb, fieldMatches } from '../support/malformed';
 
@@ -17,7 +17,7 @@ import { type BadCase, badCaseArb, fieldMatches } from '../support/malformed';
  * Bad input, generated: every malformed request (wrong types, missing fields, huge strings, unicode, invalid
  * ARNs, namespaces and durations, injection strings, deep nesting, extra fields, wrong envelopes, and
  * well-formed requests the rules refuse) is rejected with its code and field, through the real intake code
- * (handleEnvelope: the contract parser, the rules, the broker), with the AWS SDK clients mocked so that every
+ * (takeRequest: the contract parser, the rules, the broker), with the AWS SDK clients mocked so that every
  * call would be seen: one `Access Grant Rejected` event each, and not one EKS or DynamoDB call.
  * CI size: 2,500 cases (SAFETY_BAD_INPUT_CASES to change it). The real handlers get theirs in
  * bad-input-handlers.test.ts.
@@ -42,6 +42,7 @@ beforeAll(() => {
     accessRulesFile,
     timerQueueUrl: 'https://sqs.us-east-1.amazonaws.com/111122223333/timers',
     lockWaitMs: 0,
+    stage: 'test',
   });
 });
 
@@ -84,7 +85,7 @@ describe('bad input through the intake', () => {
         sqs.resetHistory();
         events.resetHistory();
 
-        const result = await handleEnvelope(runtime, bad.input);
+        const result = await takeRequest(runtime.deps, bad.input);
 
         const outcomes = published();
         expect(result.status, bad.description).toBe('rejected');

@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HeldLock, LeaseStore } from '../../functions/adapters/lease-store';
-import type { HandleResult } from '../../functions/app/broker';
+import type { LeaseStore } from '../../functions/adapters/lease-table';
 import type { AppDeps } from '../../functions/app/deps';
 import { checkDrift, DriftCheckError } from '../../functions/app/drift';
 import { onTimer, SweepError, sweep } from '../../functions/app/expiry';
+import type { HandleResult } from '../../functions/app/handle-request';
+import { takeRequest } from '../../functions/app/intake';
+import type { HeldLock } from '../../functions/app/ports';
 import { isRetryable } from '../../functions/core/errors';
 import type { AccessScope, Subject } from '../../functions/core/model';
-import { handleEnvelope } from '../../functions/handlers/intake';
-import { mulberry32 } from '../../infra/local/eks/faults';
+import { mulberry32 } from '../../infra/local/random';
 import {
   checkDrained,
   checkForeignUntouched,
@@ -41,7 +42,10 @@ let world: SafetyWorld;
  * The deps with the subject lock watched: every critical section records itself while it runs, and one that
  * starts while another holds the same subject is counted. In-process, so the count is exact.
  */
-function watchedLocks(deps: AppDeps): { deps: AppDeps; sections: () => number; overlaps: string[] } {
+function watchedLocks(
+  deps: AppDeps,
+  table: LeaseStore,
+): { deps: AppDeps; sections: () => number; overlaps: string[] } {
   // A lock is held from withLock handing it over until it is let go: by release(), by the save that frees it
   // (saveLease's `unlock`, from the moment that save is sent: it commits before its answer arrives), or when
   // withLock's work ends, whichever comes first.
@@ -49,7 +53,7 @@ function watchedLocks(deps: AppDeps): { deps: AppDeps; sections: () => number; o
   const letGo = new WeakSet<HeldLock>();
   const overlaps: string[] = [];
   let sections = 0;
-  const store = new Proxy<LeaseStore>(deps.store, {
+  const store = new Proxy<LeaseStore>(table, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);
       if (typeof value !== 'function') return value;
@@ -90,7 +94,7 @@ function watchedLocks(deps: AppDeps): { deps: AppDeps; sections: () => number; o
         ]);
     },
   });
-  return { deps: { ...deps, store }, sections: () => sections, overlaps };
+  return { deps: { ...deps, store, locks: store }, sections: () => sections, overlaps };
 }
 
 beforeAll(async () => {
@@ -140,9 +144,7 @@ class Swarm {
   }
 
   private async deliver(sqsBody: string): Promise<void> {
-    const result: HandleResult = await untilSettled(() =>
-      handleEnvelope(world.runtimeFor(this.deps), { sqsBody }),
-    );
+    const result: HandleResult = await untilSettled(() => takeRequest(this.deps, { sqsBody }));
     const key = result.status === 'rejected' ? `rejected ${result.rejection.code}` : result.status;
     this.results.set(key, (this.results.get(key) ?? 0) + 1);
   }
@@ -209,7 +211,7 @@ class Swarm {
     const found = await Promise.all(
       this.grants.map(async (requestId) => {
         const lease = await world.deps.store.findLease(requestId);
-        return lease ? [{ lease, history: await world.deps.store.history(requestId) }] : [];
+        return lease ? [{ lease, history: await world.store.history(requestId) }] : [];
       }),
     );
     return found.flat();
@@ -230,7 +232,7 @@ describe('concurrency on the same subjects', () => {
     eks.reset();
     const id = `${process.pid}-c`;
     const seeded = seedSafetySubjects(eks, id);
-    const watched = watchedLocks(world.deps);
+    const watched = watchedLocks(world.deps, world.store);
     const swarm = new Swarm(seeded, id, SEED, watched.deps);
     const violations: Violation[] = [];
     const during = async () => {

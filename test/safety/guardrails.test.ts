@@ -3,12 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { takeRequest } from '../../functions/app/intake';
 import { loadRulesYaml } from '../../functions/config/access-rules-yaml';
 import { parseRequest } from '../../functions/core/contract';
 import type { AccessScope, GrantRequest } from '../../functions/core/model';
-import { type AccessRules, evaluateGrant } from '../../functions/core/rules';
+import { evaluateGrant } from '../../functions/core/rule-decision';
+import type { AccessRules } from '../../functions/core/rules';
 import { coversScope, unionScope } from '../../functions/core/scope';
-import { handleEnvelope } from '../../functions/handlers/intake';
 import {
   type GrantDetail,
   grantEnvelope,
@@ -114,13 +115,12 @@ describe('guardrails end to end', () => {
 
   it(`grants through the broker only what the rules allow, and extends no lease past its cap (${E2E_REQUESTS} requests)`, async () => {
     const details = fc.sample(requestsFor(rules), { numRuns: E2E_REQUESTS, seed: SEED + 2 });
-    const runtime = world.runtimeFor(world.deps);
     const granted: string[] = [];
     const extensions = new Map<string, number>();
 
     for (const [i, detail] of details.entries()) {
       const requestId = `GUARD-${process.pid}-${i}`;
-      const result = await handleEnvelope(runtime, {
+      const result = await takeRequest(world.deps, {
         sqsBody: JSON.stringify(grantEnvelope(detail, requestId)),
       });
       if (result.status === 'granted') granted.push(requestId);
@@ -128,7 +128,7 @@ describe('guardrails end to end', () => {
       // Ask for more: each extension is capped by the rule's maximum counted from the grant.
       if (result.status === 'granted' && i % 2 === 0) {
         for (const seconds of [600, 3600, 28_800]) {
-          const extension = await handleEnvelope(runtime, {
+          const extension = await takeRequest(world.deps, {
             sqsBody: JSON.stringify({
               source: 'com.example.ticketing',
               'detail-type': 'Access Extend Requested',

@@ -14,9 +14,9 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { EksAccess } from '../../functions/adapters/eks-access';
-import { LeaseStore } from '../../functions/adapters/lease-store';
-import type { OutcomePublisher } from '../../functions/adapters/outcome-publisher';
+import { LeaseStore } from '../../functions/adapters/lease-table';
 import type { AppDeps } from '../../functions/app/deps';
+import type { OutcomeSink } from '../../functions/app/ports';
 import type { Outcome } from '../../functions/core/outcomes';
 
 /** The invocation died (a Lambda timeout, an out-of-memory kill): nothing after this point happens. */
@@ -97,7 +97,7 @@ export function invocation(
     },
     step,
   );
-  const publisher = new Proxy<OutcomePublisher>(base.publisher, {
+  const publisher = new Proxy<OutcomeSink>(base.publisher, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);
       if (property !== 'publish' || typeof value !== 'function') return value;
@@ -111,7 +111,7 @@ export function invocation(
 
   const deps: AppDeps = {
     ...base,
-    store: new LeaseStore({ client: dynamodb, tableName: clients.tableName }),
+    ...storeAndLocks(new LeaseStore({ client: dynamodb, tableName: clients.tableName })),
     eks: new EksAccess({ clientFor: () => eks }),
     publisher,
     timers: {
@@ -179,4 +179,9 @@ function describeWrite(command: object): string {
   if (expression.startsWith('REMOVE #lockOwner')) return '(unlock)';
   if (expression.includes('#entryOwned')) return '(state)';
   return '';
+}
+
+/** The lease table adapter serves two ports; an invocation's deps take both from the same store. */
+function storeAndLocks(store: LeaseStore): Pick<AppDeps, 'store' | 'locks'> {
+  return { store, locks: store };
 }

@@ -13,7 +13,7 @@
  * The final expiry describes the whole life of the lease only if no extension revived it after it had
  * expired: that is checked too (an `extended` event must come before the expiry it moves).
  */
-import type { AuditEvent } from '../../functions/adapters/lease-store';
+import type { AuditEvent } from '../../functions/app/ports';
 import { type AccessScope, type Lease, OWNER_TAG_KEY, OWNER_TAG_VALUE } from '../../functions/core/model';
 import { coversScope, normalizeScope, sameScope, unionScope } from '../../functions/core/scope';
 import type { ClusterSnapshot } from '../../infra/local/eks/emulator';

@@ -4,7 +4,7 @@
  * run against DynamoDB Local and the EKS emulator, then judged against the invariants (see invariants.ts).
  *
  * How the runner stands in for AWS:
- * - SQS intake: each request is an SQS body handed to the real intake code (handleEnvelope). A delivery that
+ * - SQS intake: each request is an SQS body handed to the real intake code (takeRequest). A delivery that
  *   throws comes back after the visibility timeout (the fake clock moves on, the sweeper and timers run
  *   meanwhile), up to MAX_RECEIVES, then goes to the dead-letter use case.
  * - Crashes: a delivery may die before its side effect number N (see crash.ts); it is redelivered with healthy
@@ -15,19 +15,19 @@
  */
 import fc from 'fast-check';
 import { MAX_TIMER_DELAY_SECONDS } from '../../functions/adapters/expiry-timers';
-import type { HandleResult } from '../../functions/app/broker';
 import { settleDeadLetter } from '../../functions/app/dead-letter';
 import type { AppDeps } from '../../functions/app/deps';
 import { checkDrift } from '../../functions/app/drift';
 import { onTimer, sweep } from '../../functions/app/expiry';
+import type { HandleResult } from '../../functions/app/handle-request';
+import { takeRequest } from '../../functions/app/intake';
 import { MAX_RECEIVE_COUNT } from '../../functions/config/defaults';
 import { isRetryable } from '../../functions/core/errors';
 import type { AccessScope, Lease } from '../../functions/core/model';
 import type { Outcome } from '../../functions/core/outcomes';
-import { handleEnvelope } from '../../functions/handlers/intake';
 import type { EksEmulator } from '../../infra/local/eks/emulator';
-import { mulberry32 } from '../../infra/local/eks/faults';
 import type { MutationRecord } from '../../infra/local/eks/model';
+import { mulberry32 } from '../../infra/local/random';
 import { type DynamoDbFaults, type InvocationTrace, invocation } from './crash';
 import {
   checkDrained,
@@ -507,9 +507,7 @@ class ModelRun {
       const versionBefore = repeat ? await this.leaseVersion(message.requestId) : undefined;
       const publishedBefore = this.published.length;
       const planned = poison ? Math.floor(this.random() * 8) : receive === 1 ? crashAt : null;
-      const run = await this.invoke(planned, (deps) =>
-        handleEnvelope(this.world.runtimeFor(deps), { sqsBody: message.body }),
-      );
+      const run = await this.invoke(planned, (deps) => takeRequest(deps, { sqsBody: message.body }));
       const outcomes = this.published.slice(publishedBefore);
       chain.outcomes.push(...outcomes);
       if (run.ok) {
@@ -725,7 +723,7 @@ class ModelRun {
     const found = await Promise.all(
       this.grantIds.map(async (requestId) => {
         const lease = await this.world.deps.store.findLease(requestId);
-        return lease ? [{ lease, history: await this.world.deps.store.history(requestId) }] : [];
+        return lease ? [{ lease, history: await this.world.store.history(requestId) }] : [];
       }),
     );
     return found.flat();

@@ -2,8 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EKSClient, type EKSClientConfig } from '@aws-sdk/client-eks';
 import { EksAccess } from '../../functions/adapters/eks-access';
 import { MAX_TIMER_DELAY_SECONDS } from '../../functions/adapters/expiry-timers';
-import { LeaseStore, leaseDocumentClient } from '../../functions/adapters/lease-store';
-import { Broker } from '../../functions/app/broker';
+import { LeaseStore, leaseDocumentClient } from '../../functions/adapters/lease-table';
 import type { AppDeps, Log } from '../../functions/app/deps';
 import type { MetricName } from '../../functions/app/metrics';
 import { loadConfig } from '../../functions/config/environment';
@@ -53,6 +52,8 @@ export interface SafetyWorld {
   readonly clock: TickingClock;
   /** The runtime the handlers build (real clients to the local edge), for its config and logger. */
   readonly runtime: Runtime;
+  /** The lease table behind `deps.store` and `deps.locks`, with its operator reads (history). */
+  readonly store: LeaseStore;
   /** The SDK clients of `deps` (EKS with quick SDK retries): crash injection wraps these. */
   readonly clients: InvocationClients;
   /** Healthy deps on the fake clock: timers captured in `armed`, metrics counted in `metrics`. */
@@ -61,8 +62,6 @@ export interface SafetyWorld {
   readonly metrics: Map<MetricName, number>;
   /** How late SQS delivers a timer after its delay (ms); the model sets it, 0 by default. */
   timerLagMs: () => number;
-  /** A Runtime whose use cases run on `deps` (what handleEnvelope needs). */
-  runtimeFor(deps: AppDeps): Runtime;
   close(): Promise<void>;
 }
 
@@ -97,10 +96,12 @@ export async function startSafetyWorld(options: SafetyWorldOptions = {}): Promis
   const dynamodb = leaseDocumentClient(new DynamoDBClient({ endpoint: local.edge.url }));
   const clients: InvocationClients = { dynamodb, tableName: runtime.config.leaseTableName, eks: eksClient };
   const armed: ArmedTimer[] = [];
+  const store = new LeaseStore({ client: dynamodb, tableName: clients.tableName });
   const metrics = new Map<MetricName, number>();
   const deps: AppDeps = {
     ...runtime.deps,
-    store: new LeaseStore({ client: dynamodb, tableName: clients.tableName }),
+    store,
+    locks: store,
     eks: new EksAccess({ clientFor: () => eksClient }),
     clock: clock.now,
     log: QUIET_LOG,
@@ -116,22 +117,18 @@ export async function startSafetyWorld(options: SafetyWorldOptions = {}): Promis
       },
     },
     lockWaitMs: options.lockWaitMs ?? 50,
-    ...(options.revocationBudget ? { revocationBudget: options.revocationBudget } : {}),
+    revocationBudget: options.revocationBudget ?? runtime.deps.revocationBudget,
   };
   const world: SafetyWorld = {
     local,
     clock,
     runtime,
+    store,
     clients,
     deps,
     armed,
     metrics,
     timerLagMs: () => 0,
-    runtimeFor: (invocationDeps) => ({
-      ...runtime,
-      deps: invocationDeps,
-      broker: new Broker(invocationDeps),
-    }),
     async close() {
       eksClient.destroy();
       dynamodb.destroy();

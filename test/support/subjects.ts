@@ -2,7 +2,6 @@ import type { EksEmulator } from '../../infra/local/eks/emulator';
 import type { BaselineEntry, TrackedSubject } from './invariants';
 
 export const VIEW_ARN = 'arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy';
-export const EDIT_ARN = 'arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy';
 
 export interface SeededSubjects {
   /** dev-a (a role with a path), dev-b, platform (baseline), node (EC2_LINUX entry), oncall. */

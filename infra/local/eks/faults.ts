@@ -1,3 +1,4 @@
+import { mulberry32 } from '../random';
 import type { EksOperation } from './model';
 
 /** Faults one emulator instance injects, set at construction or at run time. All off by default. */
@@ -161,16 +162,4 @@ function validateFaults(config: FaultConfig): void {
       `Fault rateLimit needs ratePerSecond > 0 and burst >= 1, got ${JSON.stringify(rateLimit)}`,
     );
   }
-}
-
-/** A small, fast, seedable PRNG (public domain); good enough to make fault draws reproducible. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -1,9 +1,17 @@
 import type { ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeSegment, type EdgeRequest, type ServiceHandler, sendAwsError, sendJson } from '../http';
+import { JsonInput } from '../json-input';
 import type { EksEmulator } from './emulator';
 import { EksApiError, errors } from './errors';
 import { type AccessScope, type EksOperation, MUTATING_OPERATIONS } from './model';
+
+const json = new JsonInput({
+  notJson: () => errors.badRequest('Could not parse the request body as JSON.'),
+  notObject: () => errors.badRequest('The request body must be a JSON object.'),
+  wrongType: (message) => errors.invalidParameter(message),
+  missing: (key) => errors.invalidParameter(`${key} is required.`),
+});
 
 interface Route {
   readonly operation: EksOperation;
@@ -50,7 +58,7 @@ export function createEksHandler(emulator: EksEmulator): ServiceHandler {
 
     let result: unknown;
     try {
-      const call: Call = { labels: match.labels, body: parseBody(req.body), query: req.query };
+      const call: Call = { labels: match.labels, body: json.parseBody(req.body), query: req.query };
       result = match.route.run(emulator, call);
     } catch (error) {
       if (fault.kind === 'drop-after-commit') {
@@ -127,12 +135,12 @@ const routes = {
     run: (eks, { labels, body }) =>
       eks.createAccessEntry({
         clusterName: label(labels, 0),
-        principalArn: requiredString(body, 'principalArn'),
-        kubernetesGroups: optionalStringList(body, 'kubernetesGroups'),
-        tags: optionalTagMap(body, 'tags'),
-        clientRequestToken: optionalString(body, 'clientRequestToken'),
-        username: optionalString(body, 'username'),
-        type: optionalString(body, 'type'),
+        principalArn: json.requiredString(body, 'principalArn'),
+        kubernetesGroups: json.optionalStringList(body, 'kubernetesGroups'),
+        tags: json.optionalStringMap(body, 'tags'),
+        clientRequestToken: json.optionalString(body, 'clientRequestToken'),
+        username: json.optionalString(body, 'username'),
+        type: json.optionalString(body, 'type'),
       }),
   },
   ListAccessEntries: {
@@ -154,9 +162,9 @@ const routes = {
       eks.updateAccessEntry({
         clusterName: label(labels, 0),
         principalArn: label(labels, 1),
-        kubernetesGroups: optionalStringList(body, 'kubernetesGroups'),
-        clientRequestToken: optionalString(body, 'clientRequestToken'),
-        username: optionalString(body, 'username'),
+        kubernetesGroups: json.optionalStringList(body, 'kubernetesGroups'),
+        clientRequestToken: json.optionalString(body, 'clientRequestToken'),
+        username: json.optionalString(body, 'username'),
       }),
   },
   DeleteAccessEntry: {
@@ -169,7 +177,7 @@ const routes = {
       eks.associateAccessPolicy({
         clusterName: label(labels, 0),
         principalArn: label(labels, 1),
-        policyArn: requiredString(body, 'policyArn'),
+        policyArn: json.requiredString(body, 'policyArn'),
         accessScope: requiredScope(body),
       }),
   },
@@ -202,7 +210,7 @@ const routes = {
   TagResource: {
     operation: 'TagResource',
     run: (eks, { labels, body }) => {
-      const tags = optionalTagMap(body, 'tags');
+      const tags = json.optionalStringMap(body, 'tags');
       if (!tags) throw errors.badRequest('tags is required.');
       return eks.tagResource(label(labels, 0), tags);
     },
@@ -231,66 +239,14 @@ function listInput(query: URLSearchParams): { maxResults?: number; nextToken?: s
   return { maxResults: Number(raw), nextToken };
 }
 
-function parseBody(body: Buffer): Record<string, unknown> {
-  if (body.length === 0) return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw errors.badRequest('Could not parse the request body as JSON.');
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw errors.badRequest('The request body must be a JSON object.');
-  }
-  return parsed as Record<string, unknown>;
-}
-
-function requiredString(body: Record<string, unknown>, key: string): string {
-  const value = optionalString(body, key);
-  if (value === undefined) throw errors.invalidParameter(`${key} is required.`);
-  return value;
-}
-
-function optionalString(body: Record<string, unknown>, key: string): string | undefined {
-  const value = body[key];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw errors.invalidParameter(`${key} must be a string.`);
-  return value;
-}
-
-function optionalStringList(body: Record<string, unknown>, key: string): string[] | undefined {
-  const value = body[key];
-  if (value === undefined || value === null) return undefined;
-  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
-    throw errors.invalidParameter(`${key} must be a list of strings.`);
-  }
-  return value as string[];
-}
-
-function optionalTagMap(body: Record<string, unknown>, key: string): Record<string, string> | undefined {
-  const value = body[key];
-  if (value === undefined || value === null) return undefined;
-  if (
-    typeof value !== 'object' ||
-    Array.isArray(value) ||
-    !Object.values(value).every((v) => typeof v === 'string')
-  ) {
-    throw errors.invalidParameter(`${key} must be a map of strings to strings.`);
-  }
-  return value as Record<string, string>;
-}
-
 function requiredScope(body: Record<string, unknown>): AccessScope {
-  const value = body.accessScope;
-  if (value === undefined || value === null) throw errors.invalidParameter('accessScope is required.');
-  if (typeof value !== 'object' || Array.isArray(value))
-    throw errors.invalidParameter('accessScope must be an object.');
-  const scope = value as Record<string, unknown>;
-  const type = optionalString(scope, 'type');
+  const scope = json.optionalRecord(body, 'accessScope', 'an object');
+  if (scope === undefined) throw json.errors.missing('accessScope');
+  const type = json.optionalString(scope, 'type');
   if (type !== 'cluster' && type !== 'namespace') {
     throw errors.invalidParameter(
       `The accessScope type ${String(type)} is not valid: use cluster or namespace.`,
     );
   }
-  return { type, namespaces: optionalStringList(scope, 'namespaces') ?? [] };
+  return { type, namespaces: json.optionalStringList(scope, 'namespaces') ?? [] };
 }

@@ -16,20 +16,19 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  type AuditEvent,
-  dueShardOf,
-  LeaseStore,
-  type LeaseStoreOptions,
-} from '../../functions/adapters/lease-store';
+import { LeaseStore, type LeaseStoreOptions } from '../../../functions/adapters/lease-table';
+import { dueShardOf } from '../../../functions/adapters/lease-table/schema';
+import { releaseLock } from '../../../functions/adapters/lease-table/subject-lock';
+import type { AuditEvent } from '../../../functions/app/ports';
 import {
   ConcurrentModificationError,
   ConfigurationError,
   PermanentError,
   RetryableError,
-} from '../../functions/core/errors';
-import type { Lease } from '../../functions/core/model';
-import { LOCAL_CREDENTIALS } from '../support/aws';
+} from '../../../functions/core/errors';
+import type { Lease } from '../../../functions/core/model';
+import { LOCAL_CREDENTIALS } from '../../support/aws';
+import { acquireLock } from './fixtures';
 
 const TABLE = 'leases';
 const NOW = 1_780_000_000;
@@ -121,6 +120,7 @@ describe('LeaseStore with a mocked DynamoDB', () => {
     new DynamoDBClient({ region: 'us-east-1', credentials: LOCAL_CREDENTIALS }),
   );
   const store = new LeaseStore({ client: documentClient, tableName: TABLE });
+  const table = { client: documentClient, tableName: TABLE };
 
   afterEach(() => {
     ddbMock.reset();
@@ -311,7 +311,7 @@ describe('LeaseStore with a mocked DynamoDB', () => {
       ddbMock.on(TransactWriteCommand).rejects(failure);
 
       // Act
-      const read = await rejection(store.leasesOf(LEASE));
+      const read = await rejection(store.readSubject(LEASE));
       const write = await rejection(store.saveLease(LEASE, 1, AUDIT));
 
       // Assert
@@ -359,8 +359,8 @@ describe('LeaseStore with a mocked DynamoDB', () => {
         );
 
       // Act
-      const acquired = await store.acquireLock(LEASE, 'owner-b', NOW, 30);
-      const released = await store.releaseLock(LEASE, 'owner-b');
+      const acquired = await acquireLock(table, LEASE, 'owner-b', NOW, 30);
+      const released = await releaseLock(table, LEASE, 'owner-b');
       const saveError = await rejection(
         store.saveSubjectState(LEASE, { entryOwned: true, touched: {} }, 'owner-b'),
       );

@@ -30,16 +30,9 @@
  *
  * Shape follows both CreateTable and CloudFormation's AWS::DynamoDB::Table, which use the same names.
  */
-import {
-  CreateTableCommand,
-  type CreateTableCommandInput,
-  DescribeTableCommand,
-  DescribeTimeToLiveCommand,
-  type DynamoDBClient,
-  type TableDescription,
-  UpdateTimeToLiveCommand,
-  waitUntilTableExists,
-} from '@aws-sdk/client-dynamodb';
+import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import type { LeaseRef } from '../../app/ports';
+import type { Lease, Subject } from '../../core/model';
 
 export const DUE_INDEX = 'due';
 export const SUBJECT_AUDIT_INDEX = 'subject-audit';
@@ -86,71 +79,86 @@ export const LEASE_TABLE: LeaseTableDefinition = {
   BillingMode: 'PAY_PER_REQUEST',
 };
 
-const TABLE_ACTIVE_TIMEOUT_SECONDS = 120;
+/** The primary key of an item. */
+export interface ItemKey {
+  readonly pk: string;
+  readonly sk: string;
+}
+
+/** The sort key of a request pointer, under its request's partition. */
+export const POINTER_SK = 'R';
+/** The sort key of a subject's item (its state and its lock), under the subject's partition. */
+export const SUBJECT_SK = '#SUBJECT';
+const SUBJECT_PK_PREFIX = 'S#';
+const LEASE_SK_PREFIX = 'L#';
+export const AUDIT_SK_PREFIX = 'A#';
+
+export function subjectPk(subject: Subject): string {
+  return `${SUBJECT_PK_PREFIX}${subject.clusterName}#${subject.principalArn}`;
+}
+
+export function leaseSk(requestId: string): string {
+  return `${LEASE_SK_PREFIX}${requestId}`;
+}
+
+export function requestPk(requestId: string): string {
+  return `R#${requestId}`;
+}
+
+/** Zero-padded so the string order of the keys is the numeric order of time, then of lease version. */
+export function auditSk(at: number, version: number): string {
+  return `${AUDIT_SK_PREFIX}${String(at).padStart(15, '0')}#${String(version).padStart(10, '0')}`;
+}
+
+/** Keys and ids in code-unit order, the same in every locale (localeCompare's is not). */
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The key of a lease's item. */
+export function leaseKey(subject: Subject, requestId: string): ItemKey {
+  return { pk: subjectPk(subject), sk: leaseSk(requestId) };
+}
+
+/** The key of a grant's request pointer. */
+export function pointerKey(requestId: string): ItemKey {
+  return { pk: requestPk(requestId), sk: POINTER_SK };
+}
+
+/** The key of a subject's item. */
+export function subjectItemKey(subject: Subject): ItemKey {
+  return { pk: subjectPk(subject), sk: SUBJECT_SK };
+}
 
 /**
- * Creates the table if missing, waits until it is ACTIVE and turns TTL on. Safe to call on every start and
- * from two processes at once. An existing table without the expected indexes is an error, not patched:
- * silently running on a table the sweeper cannot query would leave access unrevoked.
+ * The lease a lease item's keys name (all a keys-only `due` entry gives), or undefined for other keys.
+ * Cluster names never contain '#' (EKS allows [A-Za-z0-9_-]); the principal ARN is the rest of the key.
  */
-export async function ensureLeaseTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  const existing = await describeTable(client, tableName);
-  if (existing === undefined) {
-    try {
-      await client.send(new CreateTableCommand({ TableName: tableName, ...LEASE_TABLE }));
-    } catch (error) {
-      // Someone else created it between our describe and our create: theirs is the same table.
-      if (!isNamed(error, 'ResourceInUseException')) throw error;
-    }
-  } else {
-    const indexes = new Set((existing.GlobalSecondaryIndexes ?? []).map((index) => index.IndexName));
-    const missing = [DUE_INDEX, SUBJECT_AUDIT_INDEX].filter((name) => !indexes.has(name));
-    if (missing.length > 0) {
-      throw new Error(`Table ${tableName} exists without the index(es) ${missing.join(', ')}`);
-    }
+export function leaseOfKey(key: ItemKey): LeaseRef | undefined {
+  const separator = key.pk.indexOf('#', SUBJECT_PK_PREFIX.length);
+  if (!key.pk.startsWith(SUBJECT_PK_PREFIX) || separator < 0 || !key.sk.startsWith(LEASE_SK_PREFIX)) {
+    return undefined;
   }
-  await waitUntilTableExists(
-    { client, maxWaitTime: TABLE_ACTIVE_TIMEOUT_SECONDS, minDelay: 1, maxDelay: 5 },
-    { TableName: tableName },
-  );
-  const ttl = await client.send(new DescribeTimeToLiveCommand({ TableName: tableName }));
-  const status = ttl.TimeToLiveDescription?.TimeToLiveStatus;
-  if (status === 'ENABLED' || status === 'ENABLING') {
-    const current = ttl.TimeToLiveDescription?.AttributeName;
-    if (current !== LEASE_TABLE_TTL_ATTRIBUTE) {
-      throw new Error(`Table ${tableName} has TTL on ${current}, expected ${LEASE_TABLE_TTL_ATTRIBUTE}`);
-    }
-    return;
-  }
-  try {
-    await client.send(
-      new UpdateTimeToLiveCommand({
-        TableName: tableName,
-        TimeToLiveSpecification: { AttributeName: LEASE_TABLE_TTL_ATTRIBUTE, Enabled: true },
-      }),
-    );
-  } catch (error) {
-    // Two starters racing: the loser is told TTL is already enabled, which is what it wanted.
-    if (!(isNamed(error, 'ValidationException') && /already enabled/i.test(messageOf(error)))) throw error;
-  }
+  return {
+    clusterName: key.pk.slice(SUBJECT_PK_PREFIX.length, separator),
+    principalArn: key.pk.slice(separator + 1),
+    requestId: key.sk.slice(LEASE_SK_PREFIX.length),
+  };
 }
 
-async function describeTable(
-  client: DynamoDBClient,
-  tableName: string,
-): Promise<TableDescription | undefined> {
-  try {
-    return (await client.send(new DescribeTableCommand({ TableName: tableName }))).Table;
-  } catch (error) {
-    if (isNamed(error, 'ResourceNotFoundException')) return undefined;
-    throw error;
+/**
+ * The `due` index's partition key of a live lease.
+ * FNV-1a over the UTF-8 bytes: stable across processes and releases, unlike anything seeded.
+ */
+export function dueShardOf(requestId: string, shards: number): string {
+  let hash = 0x811c9dc5;
+  for (const byte of Buffer.from(requestId, 'utf8')) {
+    hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
   }
+  return String(hash % shards);
 }
 
-function isNamed(error: unknown, name: string): boolean {
-  return error instanceof Error && error.name === name;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+/** The `due` index's sort key of a live lease: its next revocation attempt, else its expiry. */
+export function dueAtOf(lease: Lease): number {
+  return lease.nextAttemptAt ?? lease.expiresAt;
 }

@@ -1,0 +1,22 @@
+import type { BrokerRequest, Rejection } from '../core/model';
+import * as outcomes from '../core/outcomes';
+import type { AppDeps } from './deps';
+
+/** What a rejection answers about the request: the request itself, or what could be read of bad input. */
+export type RejectedInput =
+  | { readonly request: BrokerRequest }
+  | { readonly requestId?: string; readonly requestType?: string };
+
+/** The one way a request is refused: logged, counted, and answered with `Access Grant Rejected`. */
+export async function publishRejection(
+  deps: Pick<AppDeps, 'log' | 'metrics' | 'publisher'>,
+  rejection: Rejection,
+  input: RejectedInput,
+): Promise<{ readonly status: 'rejected'; readonly rejection: Rejection }> {
+  const about =
+    'request' in input ? { requestId: input.request.requestId, kind: input.request.kind } : { ...input };
+  deps.log.warn('request rejected', { ...about, ...rejection });
+  deps.metrics.add('RequestRejected');
+  await deps.publisher.publish([outcomes.rejected(rejection, input)]);
+  return { status: 'rejected', rejection };
+}

@@ -1,0 +1,29 @@
+import type { RevokeRequest } from '../core/model';
+import { unknownRequest } from '../core/rejections';
+import type { AppDeps } from './deps';
+import type { HandleResult } from './handle-request';
+import { publishRejection } from './reject';
+import { endLease } from './revocation';
+
+/** "I'm done" or the ticket closed: the lease ends now. A failure to take the access back is retried. */
+export async function revokeLease(deps: AppDeps, request: RevokeRequest): Promise<HandleResult> {
+  const found = await deps.store.findLease(request.requestId);
+  if (!found) return publishRejection(deps, unknownRequest(request.requestId), { request });
+  const result = await endLease(
+    deps,
+    request.requestId,
+    { reason: 'requested', actor: request.requestedBy, onlyIfDue: false },
+    found,
+  );
+  switch (result.status) {
+    case 'revoked':
+      return { status: 'revoked', lease: result.lease };
+    case 'already-ended':
+    case 'not-due':
+      deps.metrics.add('DuplicateRequests');
+      return { status: 'duplicate', ...(result.lease ? { lease: result.lease } : {}) };
+    case 'retry-scheduled':
+    case 'irrevocable':
+      return { status: 'revoking', lease: result.lease };
+  }
+}

@@ -1,0 +1,149 @@
+import { randomUUID } from 'node:crypto';
+import { userInfo } from 'node:os';
+import { OutcomePublisher } from '../adapters/outcome-publisher';
+import type { Log } from '../app/deps';
+import { forgetLease } from '../app/forget';
+import { readRulesYaml } from '../config/access-rules-yaml';
+import { DETAIL_TYPES, parseRequest } from '../core/contract';
+import { type CliOptions, missing, need, parseDuration, parseTicket } from './args';
+import type { AwsTarget } from './aws';
+import { CliError } from './errors';
+import { auditTable, leaseHeadline, leaseTable } from './format';
+import { putRequest, waitForOutcome } from './send';
+
+/** What a command works with: the options it was given, where it prints, and the AWS it talks to. */
+export interface Invocation {
+  readonly options: CliOptions;
+  readonly print: (line: string) => void;
+  readonly target: AwsTarget;
+}
+
+/** The operator sees the command's result and its errors; the use case's logs would only clutter the terminal. */
+const QUIET_LOG: Log = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+export async function grant(cli: Invocation, breakGlass: boolean): Promise<void> {
+  const o = cli.options;
+  const policy = o.policy ?? (breakGlass ? 'AmazonEKSClusterAdminPolicy' : undefined);
+  const namespaces = (o.namespace ?? []).flatMap((n) => n.split(',')).filter(Boolean);
+  if (namespaces.length > 0 && o['cluster-wide'])
+    throw new CliError('Give --namespace or --cluster-wide, not both.');
+  const accessScope =
+    namespaces.length > 0
+      ? { type: 'namespace', namespaces }
+      : o['cluster-wide'] || breakGlass
+        ? { type: 'cluster' }
+        : undefined;
+  await request(cli, DETAIL_TYPES.grant, {
+    requestId: o['request-id'] ?? `cli-${randomUUID()}`,
+    clusterName: need(o.cluster, '--cluster'),
+    principalArn: need(o.principal, '--principal'),
+    policyArn: need(policy, '--policy (e.g. AmazonEKSViewPolicy)'),
+    accessScope: accessScope ?? missing('--namespace NS or --cluster-wide'),
+    durationSeconds: parseDuration(need(o.duration, '--duration (e.g. 30m)'), '--duration'),
+    requestedBy: requestedBy(cli),
+    reason: need(o.reason, '--reason'),
+    ...(o.ticket ? { ticket: parseTicket(o.ticket) } : {}),
+    ...(breakGlass ? { breakGlass: true } : {}),
+  });
+}
+
+export async function revoke(cli: Invocation, requestId: string): Promise<void> {
+  await request(cli, DETAIL_TYPES.revoke, {
+    requestId,
+    requestedBy: requestedBy(cli),
+    reason: need(cli.options.reason, '--reason'),
+  });
+}
+
+export async function extend(cli: Invocation, requestId: string): Promise<void> {
+  await request(cli, DETAIL_TYPES.extend, {
+    requestId,
+    durationSeconds: parseDuration(need(cli.options.by, '--by (e.g. 30m)'), '--by'),
+    requestedBy: requestedBy(cli),
+    reason: need(cli.options.reason, '--reason'),
+  });
+}
+
+export async function leases(cli: Invocation): Promise<void> {
+  const { options, target } = cli;
+  const live = await target.call(() => target.leaseStore().listLiveLeases(1000));
+  const shown = live
+    .filter((l) => !options.cluster || l.clusterName === options.cluster)
+    .filter((l) => !options.principal || l.principalArn === options.principal)
+    .sort((a, b) => a.expiresAt - b.expiresAt);
+  if (shown.length === 0) {
+    cli.print('No active leases.');
+    return;
+  }
+  cli.print(leaseTable(shown, Math.floor(Date.now() / 1000)));
+}
+
+export async function history(cli: Invocation, requestId: string): Promise<void> {
+  const { target } = cli;
+  const store = target.leaseStore();
+  const [lease, events] = await target.call(() =>
+    Promise.all([store.findLease(requestId), store.history(requestId)]),
+  );
+  if (!lease) throw new CliError(`No lease with requestId ${requestId} in table ${target.tableName}.`);
+  cli.print(leaseHeadline(lease));
+  cli.print(auditTable(events, { withRequestId: false }));
+}
+
+export async function subjectHistory(
+  cli: Invocation,
+  clusterName: string,
+  principalArn: string,
+): Promise<void> {
+  const { target } = cli;
+  const store = target.leaseStore();
+  const events = await target.call(() => store.subjectHistory({ clusterName, principalArn }, 200));
+  if (events.length === 0)
+    throw new CliError(`No history for ${principalArn} on ${clusterName} in table ${target.tableName}.`);
+  cli.print(auditTable(events, { withRequestId: true }));
+}
+
+export async function forget(cli: Invocation, requestId: string): Promise<void> {
+  const { target } = cli;
+  const store = target.leaseStore();
+  const lease = await target.call(() => store.findLease(requestId));
+  if (!lease) throw new CliError(`No lease with requestId ${requestId} in table ${target.tableName}.`);
+  if (lease.status === 'ended')
+    throw new CliError(`Lease ${requestId} has already ended (${lease.endReason}).`);
+  if (lease.status !== 'irrevocable') {
+    throw new CliError(
+      `Lease ${requestId} is ${lease.status}, not irrevocable: end it with \`npx eks-access-broker revoke ${requestId} --reason ...\` instead.`,
+    );
+  }
+  const publisher = new OutcomePublisher({ client: target.eventBridge(), eventBusName: target.busName });
+  await target.call(() =>
+    forgetLease(
+      { store, publisher, log: QUIET_LOG, clock: Date.now },
+      requestId,
+      requestedBy(cli),
+      need(cli.options.reason, '--reason'),
+    ),
+  );
+  cli.print(
+    `Forgotten: ${requestId}. Its access may remain on ${lease.clusterName}; last error: ${lease.lastError ?? 'none'}`,
+  );
+}
+
+/** Puts a request on the bus and, with --wait, prints what became of it. */
+async function request(cli: Invocation, detailType: string, detail: Record<string, unknown>): Promise<void> {
+  const { options, target } = cli;
+  const source =
+    options.source ??
+    readRulesYaml(options.rules ?? 'infra/access-rules.yaml').sources[0] ??
+    'com.example.ticketing';
+  // The broker would reject a bad request anyway; checking here says so before anything is sent.
+  const checked = parseRequest({ source, 'detail-type': detailType, detail }, { allowedSources: [source] });
+  if (!checked.ok) throw new CliError(checked.rejection.reason);
+  const eventId = await putRequest(target, { source, detailType, detail });
+  const requestId = String(detail.requestId);
+  cli.print(`${detailType}: ${requestId} (event ${eventId})`);
+  if (options.wait) cli.print(await waitForOutcome(target, requestId, detailType));
+}
+
+function requestedBy(cli: Invocation): string {
+  return cli.options['requested-by'] ?? process.env.USER ?? userInfo().username;
+}

@@ -1,0 +1,182 @@
+/**
+ * Answers a grant request against the access rules (rules.ts validates them): allowed by the first rule in
+ * file order, or refused with the reason that tells the requester what to change.
+ */
+import { policyName, policyPartition } from './access-policies';
+import { globMatch, namespaceCovered } from './glob';
+import type { GrantRequest, Rejection } from './model';
+import type { AccessRule, AccessRules, ClusterConfig } from './rules';
+
+export type Decision =
+  | {
+      readonly allowed: true;
+      readonly rule: AccessRule;
+      readonly maxDurationSeconds: number;
+      readonly cluster: ClusterConfig;
+    }
+  | { readonly allowed: false; readonly rejection: Rejection };
+
+export function evaluateSource(rules: AccessRules, source: string): boolean {
+  return rules.sources.includes(source);
+}
+
+export function clusterConfig(rules: AccessRules, name: string): ClusterConfig | undefined {
+  return rules.clusters.find((cluster) => cluster.name === name);
+}
+
+/** How far a rule got before it failed to match: the furthest miss explains a refusal best. */
+const STAGE = { cluster: 0, principal: 1, policy: 2, scope: 3, mode: 4, reason: 5, duration: 6 } as const;
+type Stage = (typeof STAGE)[keyof typeof STAGE];
+
+interface Miss {
+  readonly stage: Stage;
+  readonly rule: AccessRule;
+}
+
+/**
+ * Decides a grant request: the source and the cluster must be known, then the first rule in file order that
+ * allows it wins. When none does, the refusal explains the closest miss (the rule that got furthest), so the
+ * requester learns what to change: scope, break-glass, reason or duration.
+ */
+export function evaluateGrant(rules: AccessRules, request: GrantRequest): Decision {
+  // Also checked when the request is parsed (contract.ts) on purpose: defence in depth, one more gate.
+  if (!evaluateSource(rules, request.source)) {
+    return deny('SOURCE_NOT_ALLOWED', `source ${JSON.stringify(request.source)} is not allowed`, 'source');
+  }
+  const cluster = clusterConfig(rules, request.clusterName);
+  if (!cluster) {
+    return deny(
+      'UNKNOWN_CLUSTER',
+      `cluster ${JSON.stringify(request.clusterName)} is not managed by the broker`,
+      'detail.clusterName',
+    );
+  }
+  if (!request.principalArn.startsWith(`arn:${cluster.partition}:`)) {
+    return deny(
+      'INVALID_FIELD',
+      `principal must be in partition ${cluster.partition}, the partition of cluster ${cluster.name} (${cluster.region})`,
+      'detail.principalArn',
+    );
+  }
+  const policy = policyName(request.policyArn);
+  if (policyPartition(request.policyArn) !== cluster.partition) {
+    return deny(
+      'INVALID_FIELD',
+      `cluster ${cluster.name} is in partition ${cluster.partition}: use the full ARN arn:${cluster.partition}:eks::aws:cluster-access-policy/${policy ?? '<name>'}`,
+      'detail.policyArn',
+    );
+  }
+
+  let closest: Miss | undefined;
+  for (const rule of rules.rules) {
+    const stage = missedStage(rules, rule, request, policy);
+    if (stage === undefined) {
+      const cap =
+        rule.breakGlassOnly && rules.breakGlass
+          ? Math.min(rule.maxDurationSeconds, rules.breakGlass.maxDurationSeconds)
+          : rule.maxDurationSeconds;
+      return { allowed: true, rule, maxDurationSeconds: cap, cluster };
+    }
+    // Among rules that fail only on duration, the most generous one tells the requester what is possible.
+    const moreGenerous =
+      stage === closest?.stage &&
+      stage === STAGE.duration &&
+      rule.maxDurationSeconds > closest.rule.maxDurationSeconds;
+    if (!closest || stage > closest.stage || moreGenerous) {
+      closest = { stage, rule };
+    }
+  }
+  return { allowed: false, rejection: explain(rules, request, policy ?? request.policyArn, closest) };
+}
+
+function missedStage(
+  rules: AccessRules,
+  rule: AccessRule,
+  request: GrantRequest,
+  policy: string | undefined,
+): Stage | undefined {
+  if (!rule.clusters.some((pattern) => globMatch(pattern, request.clusterName))) return STAGE.cluster;
+  if (!rule.principals.some((pattern) => globMatch(pattern, request.principalArn))) return STAGE.principal;
+  if (policy === undefined || !(rule.policies as readonly string[]).includes(policy)) return STAGE.policy;
+  if (!scopeAllowed(rule, request)) return STAGE.scope;
+  if (rule.breakGlassOnly !== request.breakGlass) return STAGE.mode;
+  if (
+    request.breakGlass &&
+    request.reason.length < (rules.breakGlass?.minReasonLength ?? Number.POSITIVE_INFINITY)
+  ) {
+    return STAGE.reason;
+  }
+  if (request.durationSeconds > rule.maxDurationSeconds) return STAGE.duration;
+  return undefined;
+}
+
+function scopeAllowed(rule: AccessRule, request: GrantRequest): boolean {
+  const scope = request.accessScope;
+  if (scope.type === 'cluster') return rule.clusterScope;
+  const globs = rule.namespaces;
+  return globs !== undefined && scope.namespaces.every((namespace) => namespaceCovered(namespace, globs));
+}
+
+function explain(
+  rules: AccessRules,
+  request: GrantRequest,
+  policy: string,
+  miss: Miss | undefined,
+): Rejection {
+  const what = `${policy} for ${request.principalArn} on cluster ${request.clusterName}`;
+  if (!miss || miss.stage < STAGE.scope) return { code: 'NOT_ALLOWED', reason: `no rule allows ${what}` };
+  const { rule } = miss;
+  switch (miss.stage) {
+    case STAGE.scope: {
+      const asked =
+        request.accessScope.type === 'cluster'
+          ? 'at cluster scope'
+          : `in namespaces ${request.accessScope.namespaces.join(', ')}`;
+      const offered = [
+        ...(rule.clusterScope ? ['at cluster scope'] : []),
+        ...(rule.namespaces ? [`in namespaces matching ${rule.namespaces.join(', ')}`] : []),
+      ].join(' or ');
+      return {
+        code: 'NOT_ALLOWED',
+        field: 'detail.accessScope',
+        reason: `no rule allows ${what} ${asked} (rule ${rule.id} allows it only ${offered})`,
+      };
+    }
+    case STAGE.mode:
+      return request.breakGlass
+        ? {
+            code: 'NOT_ALLOWED',
+            field: 'detail.breakGlass',
+            reason: `no break-glass rule allows ${what}; rule ${rule.id} allows it as a normal request (without breakGlass)`,
+          }
+        : {
+            code: 'BREAK_GLASS_REQUIRED',
+            field: 'detail.breakGlass',
+            reason: `only break-glass rule ${rule.id} allows ${what}: send it as a break-glass request (breakGlass: true)`,
+          };
+    case STAGE.reason:
+      return {
+        code: 'BREAK_GLASS_REASON_REQUIRED',
+        field: 'detail.reason',
+        reason: `a break-glass request needs a reason of at least ${rules.breakGlass?.minReasonLength ?? 0} characters (got ${request.reason.length})`,
+      };
+    default:
+      return {
+        code: 'DURATION_TOO_LONG',
+        field: 'detail.durationSeconds',
+        reason: `rule ${rule.id} allows ${what} for at most ${rule.maxDurationSeconds} seconds (${humanDuration(rule.maxDurationSeconds)}); ${request.durationSeconds} requested`,
+      };
+  }
+}
+
+function deny(code: Rejection['code'], reason: string, field?: string): Decision {
+  return { allowed: false, rejection: { code, reason, ...(field ? { field } : {}) } };
+}
+
+function humanDuration(seconds: number): string {
+  const hours = Math.floor(seconds / 3600);
+  const minutes = Math.floor((seconds % 3600) / 60);
+  const rest = seconds % 60;
+  const parts = [hours ? `${hours} h` : '', minutes ? `${minutes} min` : '', rest ? `${rest} s` : ''];
+  return parts.filter(Boolean).join(' ');
+}
