@@ -19,6 +19,7 @@ import {
 } from '../../functions/adapters/lease-table/schema';
 import { loadRulesFile } from '../../functions/config/access-rules-file';
 import { readRulesYaml } from '../../functions/config/access-rules-yaml';
+import { DEFAULT_LOCK_WAIT_MS } from '../../functions/config/defaults';
 import { DETAIL_TYPES } from '../../functions/core/contract';
 import { type LocalBroker, startLocalBroker } from '../../infra/local/broker';
 import { freshPrincipal, freshRequestId, sampleSqsEvent } from '../support/fixtures';
@@ -110,7 +111,8 @@ describe('packaged template', () => {
         EVENT_BUS_NAME: 'default',
         ACCESS_RULES_FILE: `/var/task/${COMPILED_RULES_FILE}`,
         TIMER_QUEUE_URL: { Ref: 'TimerQueue' },
-        LOCK_WAIT_MS: expect.stringMatching(/^\d+$/),
+        // serverless.yml's default param is the functions' own default.
+        LOCK_WAIT_MS: String(DEFAULT_LOCK_WAIT_MS),
         POWERTOOLS_SERVICE_NAME: 'eks-access-broker',
         BROKER_STAGE: STAGE,
         POWERTOOLS_LOG_LEVEL: expect.any(String),

@@ -1,0 +1,253 @@
+import { describe, expect, it } from 'vitest';
+import { settleDeadLetter } from '../../functions/app/dead-letter';
+import { sweep } from '../../functions/app/expiry';
+import { appDeps, START_MS } from '../support/fakes/app-deps';
+import {
+  accessOf,
+  auditTypes,
+  DEVELOPER,
+  EDIT,
+  extendEvent,
+  grantEvent,
+  namespaces,
+  ONCALL,
+  requestIdOf,
+  revokeEvent,
+  send,
+} from './scenario';
+
+const START = START_MS / 1000;
+
+/** What a Lambda on-failure destination delivers: the event, and the last error of its invocations. */
+function destinationRecord(event: unknown, errorMessage: string): string {
+  return JSON.stringify({
+    version: '1.0',
+    requestContext: { condition: 'RetriesExhausted', approximateInvokeCount: 3 },
+    requestPayload: event,
+    responsePayload: { errorType: 'RetryableError', errorMessage },
+  });
+}
+
+describe('dead letter', () => {
+  it('leaves a lost expiry timer to the sweeper, publishing nothing', async () => {
+    // Arrange
+    const world = appDeps();
+
+    // Act
+    const result = await settleDeadLetter(world.deps, JSON.stringify({ requestId: 'R-1', expiresAt: START }));
+
+    // Assert
+    expect(result).toEqual({ status: 'timer', requestId: 'R-1' });
+    expect(world.outcomes.published).toEqual([]);
+    expect(world.metrics.total('RequestsDeadLettered')).toBe(1);
+  });
+
+  it('rejects a body that is no request at all, as the intake would have', async () => {
+    // Arrange
+    const world = appDeps();
+
+    // Act
+    const result = await settleDeadLetter(world.deps, JSON.stringify({ hello: 'world' }));
+
+    // Assert
+    expect(result).toMatchObject({ status: 'rejected', rejection: { code: 'INVALID_ENVELOPE' } });
+    expect(world.outcomes.published.map((o) => [o.detailType, o.detail.code])).toEqual([
+      ['Access Grant Rejected', 'INVALID_ENVELOPE'],
+    ]);
+  });
+
+  describe('a grant', () => {
+    it('whose access was never applied ends with Access Grant Failed, carrying the last error', async () => {
+      // Arrange: every delivery found EKS failing; the lease stayed pending.
+      const world = appDeps();
+      const event = grantEvent();
+      const requestId = requestIdOf(event);
+      world.emulator.faults.configure({ serverErrorRate: 1, operations: ['CreateAccessEntry'] });
+      await expect(send(world, event)).rejects.toMatchObject({ name: 'RetryableError' });
+      world.emulator.faults.configure({});
+
+      // Act
+      const result = await settleDeadLetter(world.deps, destinationRecord(event, 'EKS kept failing'));
+
+      // Assert
+      expect(result).toEqual({ status: 'failed', requestId });
+      expect(world.outcomes.published).toEqual([
+        {
+          detailType: 'Access Grant Failed',
+          detail: expect.objectContaining({ requestId, deadLettered: true, error: 'EKS kept failing' }),
+        },
+      ]);
+      expect(await world.table.findLease(requestId)).toMatchObject({ status: 'ended', endReason: 'failed' });
+      expect(world.table.history(requestId).at(-1)).toMatchObject({ type: 'failed', actor: 'dead-letter' });
+      expect(accessOf(world, DEVELOPER)).toBeUndefined();
+    });
+
+    it('whose access was applied (and may have been announced) is rolled back and ends with Access Revoked', async () => {
+      // Arrange: EKS took the grant, then publishing its outcome failed on every delivery.
+      const world = appDeps();
+      const event = grantEvent();
+      const requestId = requestIdOf(event);
+      world.outcomes.failNext();
+      await expect(send(world, event)).rejects.toMatchObject({ name: 'RetryableError' });
+      const applied = accessOf(world, DEVELOPER);
+
+      // Act
+      const result = await settleDeadLetter(world.deps, JSON.stringify(event));
+
+      // Assert
+      expect(applied).toEqual([[EDIT, namespaces('team-a', 'team-b')]]);
+      expect(result).toEqual({ status: 'failed', requestId });
+      expect(accessOf(world, DEVELOPER)).toBeUndefined();
+      expect(world.outcomes.published.map((o) => [o.detailType, o.detail.requestId])).toEqual([
+        ['Access Revoked', requestId],
+      ]);
+      expect(auditTypes(world, requestId)).toEqual(['requested', 'failed']);
+    });
+
+    it('that was granted after all is settled, with nothing more published', async () => {
+      // Arrange
+      const world = appDeps();
+      const event = grantEvent();
+      await send(world, event);
+
+      // Act
+      const result = await settleDeadLetter(world.deps, JSON.stringify(event));
+
+      // Assert
+      expect(result).toMatchObject({ status: 'settled', lease: { status: 'active' } });
+      expect(world.outcomes.published.map((o) => o.detailType)).toEqual(['Access Granted']);
+    });
+
+    it('reusing the requestId of another grant is answered IDEMPOTENCY_CONFLICT', async () => {
+      // Arrange
+      const world = appDeps();
+      const event = grantEvent();
+      await send(world, event);
+
+      // Act
+      const result = await settleDeadLetter(
+        world.deps,
+        JSON.stringify(grantEvent({ requestId: requestIdOf(event), durationSeconds: 60 })),
+      );
+
+      // Assert
+      expect(result).toMatchObject({ status: 'rejected', rejection: { code: 'IDEMPOTENCY_CONFLICT' } });
+      expect((await world.table.findLease(requestIdOf(event)))?.status).toBe('active');
+    });
+
+    it('never recorded gets its failure, or the rules refusal when the rules refuse it', async () => {
+      // Arrange
+      const world = appDeps();
+      const allowed = grantEvent();
+      const refused = grantEvent({
+        principalArn: ONCALL,
+        policyArn: 'AmazonEKSClusterAdminPolicy',
+        accessScope: { type: 'cluster' },
+      });
+
+      // Act
+      const failed = await settleDeadLetter(world.deps, JSON.stringify(allowed));
+      const rejected = await settleDeadLetter(world.deps, JSON.stringify(refused));
+
+      // Assert
+      expect(failed).toEqual({ status: 'failed', requestId: requestIdOf(allowed) });
+      expect(rejected).toMatchObject({ status: 'rejected', rejection: { code: 'BREAK_GLASS_REQUIRED' } });
+      expect(
+        world.outcomes.published.map((o) => [o.detailType, o.detail.requestId, o.detail.deadLettered]),
+      ).toEqual([
+        ['Access Grant Failed', requestIdOf(allowed), true],
+        ['Access Grant Rejected', requestIdOf(refused), undefined],
+      ]);
+      expect(await world.table.findLease(requestIdOf(allowed))).toBeUndefined();
+    });
+  });
+
+  describe('a revocation', () => {
+    it('of a live lease is answered Access Revocation Failed and handed to the sweeper, which revokes it', async () => {
+      // Arrange
+      const world = appDeps();
+      const event = grantEvent();
+      const requestId = requestIdOf(event);
+      await send(world, event);
+      world.clock.advance(60);
+
+      // Act
+      const result = await settleDeadLetter(world.deps, JSON.stringify(revokeEvent(requestId)));
+      const marked = await world.table.findLease(requestId);
+      const report = await sweep(world.deps);
+
+      // Assert
+      expect(result).toEqual({ status: 'failed', requestId });
+      expect(marked).toMatchObject({
+        status: 'active',
+        endReason: 'requested',
+        expiresAt: START + 60,
+        nextAttemptAt: START + 60,
+      });
+      expect(report).toMatchObject({ due: 1, revoked: 1 });
+      expect(accessOf(world, DEVELOPER)).toBeUndefined();
+      expect(
+        world.outcomes.published.map((o) => [o.detailType, o.detail.reason ?? o.detail.deadLettered]),
+      ).toEqual([
+        ['Access Granted', undefined],
+        ['Access Revocation Failed', true],
+        ['Access Revoked', 'requested'],
+      ]);
+      expect(auditTypes(world, requestId)).toEqual(['requested', 'granted', 'revocation-failed', 'revoked']);
+    });
+
+    it('of an unknown request is rejected, and of an ended lease is settled', async () => {
+      // Arrange
+      const world = appDeps();
+      const event = grantEvent();
+      await send(world, event);
+      await send(world, revokeEvent(requestIdOf(event)));
+
+      // Act
+      const unknown = await settleDeadLetter(world.deps, JSON.stringify(revokeEvent('JIRA-OPS-404:grant')));
+      const ended = await settleDeadLetter(world.deps, JSON.stringify(revokeEvent(requestIdOf(event))));
+
+      // Assert
+      expect(unknown).toMatchObject({ status: 'rejected', rejection: { code: 'UNKNOWN_REQUEST' } });
+      expect(ended).toMatchObject({ status: 'settled', lease: { status: 'ended' } });
+      expect(world.outcomes.published.map((o) => o.detailType)).toEqual([
+        'Access Granted',
+        'Access Revoked',
+        'Access Grant Rejected',
+      ]);
+    });
+  });
+
+  describe('an extension', () => {
+    it('not applied is answered Access Grant Failed; applied is settled; of an unknown request rejected', async () => {
+      // Arrange
+      const world = appDeps();
+      const event = grantEvent();
+      const requestId = requestIdOf(event);
+      await send(world, event);
+      const applied = extendEvent(requestId, 600);
+      await send(world, applied);
+      const lost = extendEvent(requestId, 900, { reason: 'one more rollout' });
+
+      // Act
+      const failed = await settleDeadLetter(world.deps, JSON.stringify(lost));
+      const settled = await settleDeadLetter(world.deps, JSON.stringify(applied));
+      const unknown = await settleDeadLetter(
+        world.deps,
+        JSON.stringify(extendEvent('JIRA-OPS-404:grant', 60)),
+      );
+
+      // Assert
+      expect(failed).toEqual({ status: 'failed', requestId });
+      expect(settled).toMatchObject({ status: 'settled' });
+      expect(unknown).toMatchObject({ status: 'rejected', rejection: { code: 'UNKNOWN_REQUEST' } });
+      expect(world.outcomes.published.map((o) => [o.detailType, o.detail.requestType])).toEqual([
+        ['Access Granted', undefined],
+        ['Access Extended', undefined],
+        ['Access Grant Failed', 'Access Extend Requested'],
+        ['Access Grant Rejected', 'Access Extend Requested'],
+      ]);
+      expect((await world.table.findLease(requestId))?.extensions).toHaveLength(1);
+    });
+  });
+});

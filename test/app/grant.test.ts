@@ -1,0 +1,342 @@
+import { describe, expect, it } from 'vitest';
+import { EksRequestError } from '../../functions/adapters/eks-access';
+import { takeRequest } from '../../functions/app/intake';
+import type { AccessApi } from '../../functions/app/ports';
+import { OWNER_TAG_KEY } from '../../functions/core/model';
+import { appDeps, START_MS } from '../support/fakes/app-deps';
+import {
+  ADMIN,
+  accessOf,
+  appliedMutations,
+  auditTypes,
+  DEVELOPER,
+  EDIT,
+  entryOf,
+  grantEvent,
+  namespaces,
+  ONCALL,
+  requestIdOf,
+  revokeEvent,
+  SAMPLE_SECONDS,
+  seedEntry,
+  send,
+  VIEW,
+} from './scenario';
+
+const START = START_MS / 1000;
+const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
+
+describe('grant', () => {
+  it('creates a tagged entry and the requested association with 3 EKS calls, and publishes Access Granted', async () => {
+    // Arrange
+    const world = appDeps();
+    const event = grantEvent();
+    const requestId = requestIdOf(event);
+
+    // Act
+    const result = await send(world, event);
+
+    // Assert
+    expect(result.status).toBe('granted');
+    expect(entryOf(world, DEVELOPER)?.tags).toEqual({ [OWNER_TAG_KEY]: 'true' });
+    expect(accessOf(world, DEVELOPER)).toEqual([[EDIT, namespaces('team-a', 'team-b')]]);
+    expect(world.emulator.totalCalls()).toBe(3);
+    expect(appliedMutations(world)).toEqual(['CreateAccessEntry', 'AssociateAccessPolicy']);
+    expect(world.outcomes.published).toEqual([
+      {
+        detailType: 'Access Granted',
+        detail: expect.objectContaining({
+          requestId,
+          principalArn: DEVELOPER,
+          policyArn: EDIT,
+          effectiveScope: namespaces('team-a', 'team-b'),
+          grantedAt: iso(START),
+          expiresAt: iso(START + SAMPLE_SECONDS),
+          durationSeconds: SAMPLE_SECONDS,
+        }),
+      },
+    ]);
+    expect(await world.table.findLease(requestId)).toMatchObject({
+      status: 'active',
+      ruleId: 'developers-view-edit',
+      maxDurationSeconds: 28_800,
+      grantedAt: START,
+      expiresAt: START + SAMPLE_SECONDS,
+      version: 2,
+    });
+    expect(auditTypes(world, requestId)).toEqual(['requested', 'granted']);
+    expect(world.table.lockOf({ clusterName: 'demo', principalArn: DEVELOPER })).toBeUndefined();
+    expect(world.timers.armed).toEqual([]);
+    expect(world.metrics.total('AccessGranted')).toBe(1);
+  });
+
+  it('changes nothing on a duplicate delivery: no EKS call, no second outcome', async () => {
+    // Arrange
+    const world = appDeps();
+    const event = grantEvent();
+    await send(world, event);
+    const callsBefore = world.emulator.totalCalls();
+
+    // Act
+    const result = await send(world, { ...event, id: crypto.randomUUID() });
+
+    // Assert
+    expect(result.status).toBe('duplicate');
+    expect(world.emulator.totalCalls()).toBe(callsBefore);
+    expect(world.outcomes.types()).toEqual([['Access Granted', requestIdOf(event)]]);
+    expect(auditTypes(world, requestIdOf(event))).toEqual(['requested', 'granted']);
+    expect(world.table.calls.get('saveLease')).toBe(1);
+  });
+
+  it('rejects the same requestId with other content as IDEMPOTENCY_CONFLICT, and changes nothing', async () => {
+    // Arrange
+    const world = appDeps();
+    const event = grantEvent();
+    await send(world, event);
+    const callsBefore = world.emulator.totalCalls();
+
+    // Act
+    const result = await send(world, grantEvent({ requestId: requestIdOf(event), durationSeconds: 60 }));
+
+    // Assert
+    expect(result).toMatchObject({ status: 'rejected', rejection: { code: 'IDEMPOTENCY_CONFLICT' } });
+    expect(world.emulator.totalCalls()).toBe(callsBefore);
+    expect(world.outcomes.published.map((o) => [o.detailType, o.detail.code])).toEqual([
+      ['Access Granted', undefined],
+      ['Access Grant Rejected', 'IDEMPOTENCY_CONFLICT'],
+    ]);
+    expect((await world.table.findLease(requestIdOf(event)))?.durationSeconds).toBe(SAMPLE_SECONDS);
+  });
+
+  it('rejects what no rule allows with the rule reason, recording nothing and calling no EKS API', async () => {
+    // Arrange
+    const world = appDeps();
+    const event = grantEvent({
+      principalArn: ONCALL,
+      policyArn: 'AmazonEKSClusterAdminPolicy',
+      accessScope: { type: 'cluster' },
+    });
+
+    // Act
+    const result = await send(world, event);
+
+    // Assert
+    expect(result).toMatchObject({ status: 'rejected', rejection: { code: 'BREAK_GLASS_REQUIRED' } });
+    expect(world.outcomes.published).toEqual([
+      {
+        detailType: 'Access Grant Rejected',
+        detail: expect.objectContaining({
+          requestId: requestIdOf(event),
+          requestType: 'Access Grant Requested',
+          code: 'BREAK_GLASS_REQUIRED',
+          policyArn: ADMIN,
+        }),
+      },
+    ]);
+    expect(await world.table.findLease(requestIdOf(event))).toBeUndefined();
+    expect(world.emulator.totalCalls()).toBe(0);
+    expect(world.metrics.total('RequestRejected')).toBe(1);
+  });
+
+  it('grants break-glass admin with its own event, a WARN log and a timer for a lease within the window', async () => {
+    // Arrange
+    const world = appDeps();
+    const event = grantEvent({
+      principalArn: ONCALL,
+      policyArn: 'AmazonEKSClusterAdminPolicy',
+      accessScope: { type: 'cluster' },
+      breakGlass: true,
+      durationSeconds: 600,
+      reason: 'SEV1: payments API down, rolling back by hand',
+    });
+    const requestId = requestIdOf(event);
+
+    // Act
+    const result = await send(world, event);
+
+    // Assert
+    expect(result.status).toBe('granted');
+    expect(accessOf(world, ONCALL)).toEqual([[ADMIN, { type: 'cluster' }]]);
+    expect(world.outcomes.types()).toEqual([
+      ['Access Granted', requestId],
+      ['Break Glass Access Granted', requestId],
+    ]);
+    expect(world.timers.armed).toEqual([{ timer: { requestId, expiresAt: START + 600 }, delaySeconds: 600 }]);
+    expect(world.log.messages('warn')).toEqual(['break-glass grant requested', 'access granted']);
+    expect(world.metrics.total('BreakGlassGranted')).toBe(1);
+  });
+
+  it('merges two overlapping namespaced leases into one scope, then narrows it to the one left', async () => {
+    // Arrange
+    const world = appDeps();
+    const first = grantEvent({ accessScope: namespaces('team-a') });
+    const second = grantEvent({ accessScope: namespaces('team-b') });
+    await send(world, first);
+
+    // Act
+    const merged = await send(world, second);
+    const afterMerge = accessOf(world, DEVELOPER);
+    await send(world, revokeEvent(requestIdOf(first)));
+
+    // Assert
+    expect(merged.status).toBe('granted');
+    expect(afterMerge).toEqual([[EDIT, namespaces('team-a', 'team-b')]]);
+    expect(accessOf(world, DEVELOPER)).toEqual([[EDIT, namespaces('team-b')]]);
+    expect(world.outcomes.published[1]?.detail).toMatchObject({
+      requestId: requestIdOf(second),
+      accessScope: namespaces('team-b'),
+      effectiveScope: namespaces('team-a', 'team-b'),
+    });
+    expect(appliedMutations(world)).toEqual([
+      'CreateAccessEntry',
+      'AssociateAccessPolicy',
+      'AssociateAccessPolicy',
+      'AssociateAccessPolicy',
+    ]);
+    expect(world.outcomes.types().map(([type]) => type)).toEqual([
+      'Access Granted',
+      'Access Granted',
+      'Access Revoked',
+    ]);
+  });
+
+  it('keeps a pre-existing entry and restores its baseline exactly when the lease ends', async () => {
+    // Arrange
+    const world = appDeps();
+    seedEntry(world, DEVELOPER, [{ policyArn: VIEW, accessScope: namespaces('ops') }]);
+    const seeded = world.emulator.mutations().length;
+    const event = grantEvent({ policyArn: 'AmazonEKSViewPolicy', accessScope: namespaces('team-a') });
+
+    // Act
+    const granted = await send(world, event);
+    const during = accessOf(world, DEVELOPER);
+    await send(world, revokeEvent(requestIdOf(event)));
+
+    // Assert
+    expect(granted).toMatchObject({ status: 'granted' });
+    expect(during).toEqual([[VIEW, namespaces('ops', 'team-a')]]);
+    expect(accessOf(world, DEVELOPER)).toEqual([[VIEW, namespaces('ops')]]);
+    expect(entryOf(world, DEVELOPER)?.tags).toEqual({ team: 'platform' });
+    expect(appliedMutations(world, seeded)).toEqual(['AssociateAccessPolicy', 'AssociateAccessPolicy']);
+    expect(world.table.stateOf({ clusterName: 'demo', principalArn: DEVELOPER })).toEqual({
+      entryOwned: false,
+      touched: {},
+    });
+  });
+
+  it('ends a grant EKS refuses for good with Access Grant Failed, leaving nothing applied', async () => {
+    // Arrange
+    const world = appDeps();
+    world.emulator.setPrincipalMissing(DEVELOPER);
+    const event = grantEvent();
+    const requestId = requestIdOf(event);
+
+    // Act
+    const result = await send(world, event);
+
+    // Assert
+    expect(result).toMatchObject({ status: 'failed', error: expect.stringContaining('CreateAccessEntry') });
+    expect(entryOf(world, DEVELOPER)).toBeUndefined();
+    expect(world.outcomes.published).toEqual([
+      {
+        detailType: 'Access Grant Failed',
+        detail: expect.objectContaining({
+          requestId,
+          error: expect.stringContaining('InvalidParameterException'),
+        }),
+      },
+    ]);
+    expect(await world.table.findLease(requestId)).toMatchObject({ status: 'ended', endReason: 'failed' });
+    expect(auditTypes(world, requestId)).toEqual(['requested', 'failed']);
+    expect(world.metrics.total('GrantFailed')).toBe(1);
+  });
+
+  it('rolls back the entry it created when EKS refuses the association for good, with Access Grant Failed', async () => {
+    // Arrange: EKS takes the entry, then refuses the association (as IAM would deny eks:AssociateAccessPolicy).
+    const world = appDeps();
+    const refusing: AccessApi = {
+      readActual: (subject) => world.deps.eks.readActual(subject),
+      apply: async (subject, actions) => {
+        const refused = actions.findIndex((action) => action.kind === 'associate');
+        if (refused < 0) return world.deps.eks.apply(subject, actions);
+        await world.deps.eks.apply(subject, actions.slice(0, refused));
+        throw new EksRequestError('AssociateAccessPolicy', 'AccessDeniedException', 'not authorized');
+      },
+    };
+    const event = grantEvent();
+    const requestId = requestIdOf(event);
+
+    // Act
+    const result = await takeRequest({ ...world.deps, eks: refusing }, { event });
+
+    // Assert
+    expect(result).toMatchObject({
+      status: 'failed',
+      error: expect.stringContaining('AccessDeniedException'),
+    });
+    expect(appliedMutations(world)).toEqual(['CreateAccessEntry', 'DeleteAccessEntry']);
+    expect(entryOf(world, DEVELOPER)).toBeUndefined();
+    expect(world.outcomes.types()).toEqual([['Access Grant Failed', requestId]]);
+    expect(await world.table.findLease(requestId)).toMatchObject({ status: 'ended', endReason: 'failed' });
+    expect(world.table.stateOf({ clusterName: 'demo', principalArn: DEVELOPER })).toEqual({
+      entryOwned: false,
+      touched: {},
+    });
+    expect(world.table.lockOf({ clusterName: 'demo', principalArn: DEVELOPER })).toBeUndefined();
+  });
+
+  it('gives a grant back pending while EKS keeps failing, and its redelivery finishes it beside the other lease', async () => {
+    // Arrange: a lease on team-a holds EDIT; the next grant asks VIEW on team-b while Associate answers 500.
+    const world = appDeps();
+    await send(world, grantEvent({ accessScope: namespaces('team-a') }));
+    const edit = world.emulator.mutations().length;
+    const event = grantEvent({ policyArn: 'AmazonEKSViewPolicy', accessScope: namespaces('team-b') });
+    world.emulator.faults.configure({ serverErrorRate: 1, operations: ['AssociateAccessPolicy'] });
+
+    // Act: EKS keeps failing (retryable): the grant is given back, pending, and its redelivery finishes it.
+    const failed = await send(world, event).catch((error: unknown) => error);
+    const pending = await world.table.findLease(requestIdOf(event));
+    world.emulator.faults.configure({});
+    const redelivered = await send(world, event);
+
+    // Assert
+    expect(failed).toMatchObject({ name: 'RetryableError' });
+    expect(pending).toMatchObject({ status: 'pending', version: 1 });
+    expect(redelivered.status).toBe('granted');
+    expect(accessOf(world, DEVELOPER)).toEqual([
+      [EDIT, namespaces('team-a')],
+      [VIEW, namespaces('team-b')],
+    ]);
+    expect(appliedMutations(world, edit)).toEqual(['AssociateAccessPolicy']);
+    expect(world.outcomes.types().map(([type]) => type)).toEqual(['Access Granted', 'Access Granted']);
+  });
+
+  it('gives the request back (SubjectBusyError) while another invocation holds the subject, then grants on redelivery', async () => {
+    // Arrange
+    const world = appDeps();
+    const subject = { clusterName: 'demo', principalArn: DEVELOPER };
+    let free: () => void = () => undefined;
+    const holding = world.table.withLock(
+      subject,
+      'other-invocation',
+      () => START,
+      () =>
+        new Promise<void>((resolve) => {
+          free = resolve;
+        }),
+    );
+    const event = grantEvent();
+
+    // Act
+    const busy = await send(world, event).catch((error: unknown) => error);
+    free();
+    await holding;
+    const redelivered = await send(world, event);
+
+    // Assert
+    expect(busy).toMatchObject({ name: 'SubjectBusyError' });
+    expect(redelivered.status).toBe('granted');
+    expect(world.outcomes.types()).toEqual([['Access Granted', requestIdOf(event)]]);
+    expect(auditTypes(world, requestIdOf(event))).toEqual(['requested', 'granted']);
+  });
+});

@@ -1,0 +1,78 @@
+import { fileURLToPath } from 'node:url';
+import type { AppDeps } from '../../../functions/app/deps';
+import { readRulesYaml } from '../../../functions/config/access-rules-yaml';
+import type { AccessRules } from '../../../functions/core/rules';
+import type { EksEmulator } from '../../../infra/local/eks/emulator';
+import { emulatedEks } from './emulated-access-api';
+import { MemoryLeaseTable } from './memory-lease-table';
+import { RecordingLog } from './recording-log';
+import { RecordingMetrics } from './recording-metrics';
+import { RecordingOutcomes } from './recording-outcome-sink';
+import { RecordingTimers } from './recording-timers';
+
+/** The reviewed rules file the broker ships with, read once: every use-case test decides with the real rules. */
+const SHIPPED_RULES: AccessRules = readRulesYaml(
+  fileURLToPath(new URL('../../../infra/access-rules.yaml', import.meta.url)),
+);
+
+/** Epoch milliseconds that move only when a test says so. */
+export class ManualClock {
+  constructor(private ms: number) {}
+
+  readonly now = (): number => this.ms;
+
+  seconds(): number {
+    return Math.floor(this.ms / 1000);
+  }
+
+  advance(seconds: number): void {
+    this.ms += Math.round(seconds * 1000);
+  }
+}
+
+/** A mid-2026 instant, whole seconds: lease times in the assertions are then plain sums. */
+export const START_MS = 1_780_000_000_000;
+
+/** AppDeps on fakes, with the fakes themselves at hand for the Arrange and Assert steps. */
+export interface FakeWorld {
+  readonly deps: AppDeps;
+  readonly table: MemoryLeaseTable;
+  readonly emulator: EksEmulator;
+  readonly outcomes: RecordingOutcomes;
+  readonly timers: RecordingTimers;
+  readonly metrics: RecordingMetrics;
+  readonly log: RecordingLog;
+  readonly clock: ManualClock;
+}
+
+/**
+ * The one builder of the use cases' deps for test/app: the memory lease table (kept honest by
+ * test/support/lease-table-contract.ts), the real EKS adapter over the in-process emulator, recorders for the
+ * rest, the shipped access rules, and a clock that stands still. `overrides` replaces any dep.
+ */
+export function appDeps(overrides: Partial<AppDeps> = {}): FakeWorld {
+  const clock = new ManualClock(START_MS);
+  const table = new MemoryLeaseTable();
+  // The emulator stamps its records with the same clock as the broker, so their times compare.
+  const { eks, emulator } = emulatedEks({ now: clock.now });
+  const outcomes = new RecordingOutcomes();
+  const timers = new RecordingTimers();
+  const metrics = new RecordingMetrics();
+  const log = new RecordingLog();
+  const deps: AppDeps = {
+    store: table,
+    locks: table,
+    eks,
+    publisher: outcomes,
+    timers,
+    rules: SHIPPED_RULES,
+    clock: clock.now,
+    log,
+    metrics,
+    // Short: a busy subject gives up within a test's time, as integration tests set LOCK_WAIT_MS.
+    lockWaitMs: 50,
+    revocationBudget: 3,
+    ...overrides,
+  };
+  return { deps, table, emulator, outcomes, timers, metrics, log, clock };
+}
