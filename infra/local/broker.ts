@@ -69,7 +69,7 @@ export interface LocalBroker {
 export async function startLocalBroker(options: LocalBrokerOptions = {}): Promise<LocalBroker> {
   const rulesFile = options.rulesFile ?? DEFAULT_RULES_FILE;
   // As packaging does: the functions read the rules compiled to JSON, never the YAML.
-  const compiledDir = mkdtempSync(join(tmpdir(), 'eks-access-broker-rules-'));
+  const compiledDir = mkdtempSync(join(tmpdir(), `${SERVICE_NAME}-rules-`));
   const removeCompiled = () => rmSync(compiledDir, { recursive: true, force: true });
   const compiledRulesFile = join(compiledDir, 'access-rules.json');
   let rules: AccessRules;
@@ -108,7 +108,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
       TIMER_QUEUE_URL: `${edge.url}/${edge.accountId}/${LOCAL_RESOURCE_NAMES.timerQueue}`,
       EVENT_BUS_NAME: LOCAL_RESOURCE_NAMES.eventBus,
       ACCESS_RULES_FILE: compiledRulesFile,
-      POWERTOOLS_SERVICE_NAME: 'eks-access-broker',
+      POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
     });
     const dynamodb = new DynamoDBClient({ endpoint: edge.url });
     await ensureLeaseTable(dynamodb, LOCAL_RESOURCE_NAMES.leaseTable);
@@ -127,20 +127,20 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
         busName: LOCAL_RESOURCE_NAMES.eventBus,
       },
       async (event) => {
-        await eventBridgeHandler(event, lambdaContext('eks-access-broker-eventbridge-intake'));
+        await eventBridgeHandler(event, lambdaContext(`${SERVICE_NAME}-eventbridge-intake`));
       },
     ),
     edge.queues.subscribe(
       LOCAL_RESOURCE_NAMES.requestsQueue,
       async (event: SQSEvent) => {
-        return (await sqsHandler(event, lambdaContext('eks-access-broker-sqs-intake'))) as SQSBatchResponse;
+        return (await sqsHandler(event, lambdaContext(`${SERVICE_NAME}-sqs-intake`))) as SQSBatchResponse;
       },
       options.intake ?? {},
     ),
     edge.queues.subscribe(LOCAL_RESOURCE_NAMES.timerQueue, async (event: SQSEvent) => {
       return (await expiryTimerHandler(
         event,
-        lambdaContext('eks-access-broker-expiry-timer'),
+        lambdaContext(`${SERVICE_NAME}-expiry-timer`),
       )) as SQSBatchResponse;
     }),
     // As in AWS, what fails on every delivery ends in a DLQ, and the deadLetter function answers it.
@@ -148,7 +148,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
       edge.queues.subscribe(dlq, async (event: SQSEvent) => {
         return (await deadLetterHandler(
           event,
-          lambdaContext('eks-access-broker-dead-letter'),
+          lambdaContext(`${SERVICE_NAME}-dead-letter`),
         )) as SQSBatchResponse;
       }),
     ),
@@ -157,10 +157,10 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
     }),
   ];
   const sweep = scheduled(() =>
-    sweeperHandler({} as ScheduledEvent, lambdaContext('eks-access-broker-sweeper', 60_000)),
+    sweeperHandler({} as ScheduledEvent, lambdaContext(`${SERVICE_NAME}-sweeper`, 60_000)),
   );
   const checkDrift = scheduled(() =>
-    driftCheckHandler({} as ScheduledEvent, lambdaContext('eks-access-broker-drift-check', 60_000)),
+    driftCheckHandler({} as ScheduledEvent, lambdaContext(`${SERVICE_NAME}-drift-check`, 60_000)),
   );
   const interval = options.sweepIntervalMs ?? 60_000;
   const timers =

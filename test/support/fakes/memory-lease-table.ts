@@ -1,3 +1,4 @@
+import { OwnLock } from '../../../functions/adapters/lease-table/subject-lock';
 import type {
   AuditEvent,
   CreateLeaseResult,
@@ -132,7 +133,7 @@ export class MemoryLeaseTable implements LeaseRepository, SubjectLocks {
     this.enter('saveLease');
     checkAudit(lease, audit);
     // Like the real adapter, only a lock this table took and still holds is freed along with the save.
-    const unlock = options.unlock instanceof MemoryLock && options.unlock.held ? options.unlock : undefined;
+    const unlock = options.unlock instanceof OwnLock && options.unlock.held ? options.unlock : undefined;
     if (unlock !== undefined && !sameSubject(unlock.subject, lease)) {
       throw new PermanentError(`saveLease of ${lease.requestId} was given the lock of another subject`);
     }
@@ -312,14 +313,14 @@ export class MemoryLeaseTable implements LeaseRepository, SubjectLocks {
   }
 
   /** A lock taken alone answers the subject's state with it, as the real update does (ReturnValues ALL_NEW). */
-  private takeLock(subject: Subject, owner: string, now: number): MemoryLock | undefined {
+  private takeLock(subject: Subject, owner: string, now: number): OwnLock | undefined {
     if (!this.takeLockRecord(subject, owner, now)) return undefined;
     return this.newLock(subject, owner, this.stateOf(subject));
   }
 
-  private newLock(subject: Subject, owner: string, state: SubjectState | undefined): MemoryLock {
+  private newLock(subject: Subject, owner: string, state: SubjectState | undefined): OwnLock {
     const own = { clusterName: subject.clusterName, principalArn: subject.principalArn };
-    return new MemoryLock(async () => this.releaseLock(own, owner), own, owner, state);
+    return new OwnLock(async () => this.releaseLock(own, owner), own, owner, state);
   }
 
   private releaseLock(subject: Subject, owner: string): boolean {
@@ -334,31 +335,6 @@ export class MemoryLeaseTable implements LeaseRepository, SubjectLocks {
     if (record === undefined) return;
     delete record.lockOwner;
     delete record.lockUntil;
-  }
-}
-
-/** A lock this table took: it knows whether it has been freed, by release() or along with a save. */
-class MemoryLock implements HeldLock {
-  private freed: Promise<boolean> | undefined;
-
-  constructor(
-    private readonly free: () => Promise<boolean>,
-    readonly subject: Subject,
-    readonly owner: string,
-    public state: SubjectState | undefined,
-  ) {}
-
-  get held(): boolean {
-    return this.freed === undefined;
-  }
-
-  release(): Promise<boolean> {
-    this.freed ??= this.free();
-    return this.freed;
-  }
-
-  freedWith(outcome: boolean): void {
-    this.freed ??= Promise.resolve(outcome);
   }
 }
 
