@@ -248,7 +248,8 @@ export function subjectQuery(tableName: string, subject: Subject): QueryCommandI
   };
 }
 
-function checkAudit(lease: Lease, audit: AuditEvent): void {
+/** The audit event must be the lease's, at a valid time; the lease's version valid. */
+export function checkAudit(lease: Lease, audit: AuditEvent): void {
   if (audit.requestId !== lease.requestId) {
     throw new PermanentError(`Audit event of ${audit.requestId} given with lease ${lease.requestId}`);
   }

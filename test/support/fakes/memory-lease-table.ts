@@ -1,3 +1,4 @@
+import { checkAudit } from '../../../functions/adapters/lease-table/lease-records';
 import { OwnLock } from '../../../functions/adapters/lease-table/subject-lock';
 import type {
   AuditEvent,
@@ -401,18 +402,6 @@ function withoutUndefined(value: unknown): unknown {
 
 function auditKey(at: number, version: number): string {
   return `${String(at).padStart(15, '0')}#${String(version).padStart(10, '0')}`;
-}
-
-function checkAudit(lease: Lease, audit: AuditEvent): void {
-  if (audit.requestId !== lease.requestId) {
-    throw new PermanentError(`Audit event of ${audit.requestId} given with lease ${lease.requestId}`);
-  }
-  if (!Number.isSafeInteger(audit.at) || audit.at < 0) {
-    throw new PermanentError(`Audit event time must be epoch milliseconds, got ${audit.at}`);
-  }
-  if (!Number.isSafeInteger(lease.version) || lease.version < 0) {
-    throw new PermanentError(`Lease ${lease.requestId} has an invalid version ${lease.version}`);
-  }
 }
 
 function checkLimit(limit: number): void {
