@@ -71,7 +71,29 @@ export type RejectionCode =
   | 'IDEMPOTENCY_CONFLICT'
   | 'UNKNOWN_REQUEST'
   | 'LEASE_NOT_ACTIVE'
-  | 'EXTENSION_CAP_EXCEEDED';
+  | 'EXTENSION_CAP_EXCEEDED'
+  /** The transport's sender (SQS SenderId) is no principal of an integration that may use that channel. */
+  | 'SENDER_NOT_ALLOWED'
+  /** The EventBridge event's account is not the account of the integration that owns its source. */
+  | 'ACCOUNT_NOT_ALLOWED'
+  /** Break-glass asked through an integration that may not send it. */
+  | 'BREAK_GLASS_NOT_ALLOWED'
+  /** A revoke or extend of a grant that came through another integration. */
+  | 'INTEGRATION_MISMATCH'
+  /** The integration or the rule needs the requester's proof, and the request carries none. */
+  | 'PROOF_REQUIRED'
+  /** STS did not vouch for the proof (tampered, wrongly signed, unknown credentials), or it is malformed. */
+  | 'PROOF_INVALID'
+  /** The proof was signed more than its window ago (or in the future). */
+  | 'PROOF_EXPIRED'
+  /** The proof was made for another broker (audience). */
+  | 'PROOF_WRONG_AUDIENCE'
+  /** The proof binds another request body. */
+  | 'PROOF_WRONG_BODY'
+  /** The proof's nonce was used before. */
+  | 'PROOF_REPLAYED'
+  /** The rule is `self`: the beneficiary must be the proven requester. */
+  | 'NOT_SELF';
 
 /** Why a request was refused: the code, the field when one field is at fault, and a sentence for people. */
 export interface Rejection {
@@ -92,6 +114,31 @@ export type LeaseStatus =
 
 /** Why a lease ended; on a lease not yet ended, why it is being ended (its revocation is being retried). */
 export type EndReason = 'expired' | 'requested' | 'failed' | 'forgotten';
+
+/**
+ * How a request reached the broker, as the transport and STS tell it, never as its payload claims: the
+ * integration it came through, the principal that sent it, and the requester STS vouched for, if any.
+ */
+export interface Caller {
+  /** The integration's id (access rules). */
+  readonly integration: string;
+  /**
+   * The AWS principal that sent the request: the SQS sender's role ARN; for EventBridge, which does not name
+   * the sender, `<account>:<source>` (the bus policy allows only the integration's principals that source).
+   */
+  readonly sender: string;
+  /** The caller STS answered for the request's proof (an assumed-role or IAM user ARN), when it had one. */
+  readonly proven?: string;
+}
+
+/** What a lease keeps of its grant request's Caller. */
+export interface RequestOrigin {
+  readonly integration: string;
+  readonly sender: string;
+  /** proven: `requestedBy` is the caller STS vouched for (`provenBy`); asserted: the integration's word. */
+  readonly requestedByProof: 'proven' | 'asserted';
+  readonly provenBy?: string;
+}
 
 /** One grant as the lease table keeps it. */
 export interface Lease extends Subject {
@@ -126,6 +173,8 @@ export interface Lease extends Subject {
   readonly fingerprint: string;
   /** Bumped on every write; writes are conditional on it. */
   readonly version: number;
+  /** Who asked (absent on leases recorded before integrations existed). */
+  readonly origin?: RequestOrigin;
 }
 
 /** An association as EKS holds it. */
