@@ -3,16 +3,20 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EKSClient } from '@aws-sdk/client-eks';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { IAMClient } from '@aws-sdk/client-iam';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { EksAccess } from './adapters/eks-access';
 import { AdaptivePacer, pace } from './adapters/eks-pacing';
 import { ExpiryTimers } from './adapters/expiry-timers';
+import { IamSenders } from './adapters/iam-senders';
 import { LeaseStore, leaseDocumentClient } from './adapters/lease-table';
 import { OutcomePublisher } from './adapters/outcome-publisher';
-import type { AppDeps } from './app/deps';
+import { resolveStsTarget, StsIdentityProofs } from './adapters/sts-identity-proofs';
+import type { AppDeps, IntakeDeps } from './app/deps';
 import { type BrokerMetrics, METRICS_NAMESPACE, STAGE_DIMENSION } from './app/metrics';
+import type { Senders } from './app/ports';
 import { loadRulesFile } from './config/access-rules-file';
 import { DEFAULT_REVOCATION_BUDGET } from './config/defaults';
 import { type BrokerConfig, loadConfig } from './config/environment';
@@ -112,10 +116,53 @@ function eksClients(rules: AccessRules): (clusterName: string) => EKSClient {
   };
 }
 
+/**
+ * The intake's deps: the runtime's, plus who may ask: `senders` (SQS) and the requesters' proofs, checked with
+ * the broker's own STS (its region's, or AWS_ENDPOINT_URL's), never one a request names. Built only by the
+ * intake functions, so the other functions' bundles carry neither the IAM client nor the proof code.
+ */
+export function intakeDeps(base: Runtime, senders: Senders): IntakeDeps {
+  return {
+    ...base.deps,
+    senders,
+    proofs: new StsIdentityProofs({ target: () => resolveStsTarget() }),
+    nonces: base.store,
+    audience: base.config.audience,
+  };
+}
+
+/** The SQS senders the intake accepts, resolved with IAM: the roles of the integrations that may use the queue. */
+export function iamSenders(rules: AccessRules): Senders {
+  const roleArns = rules.integrations
+    .filter((integration) => integration.queue)
+    .flatMap((integration) => integration.principals)
+    .filter((arn) => arn.includes(':role/'));
+  return new IamSenders({ client: new IAMClient({}), roleArns });
+}
+
+/** The senders of the EventBridge intake, which takes no SQS message: it knows none. */
+const NO_SENDERS: Senders = { principalOf: async () => undefined };
+
 let current: Runtime | undefined;
 
 /** The runtime of this Lambda container, built on first use from the environment. */
 export function runtime(): Runtime {
   current ??= createRuntime(loadConfig());
   return current;
+}
+
+let eventIntake: IntakeDeps | undefined;
+let queueIntake: IntakeDeps | undefined;
+
+/** The EventBridge intake container's deps. */
+export function eventIntakeDeps(): IntakeDeps {
+  eventIntake ??= intakeDeps(runtime(), NO_SENDERS);
+  return eventIntake;
+}
+
+/** The SQS intake container's deps: with the senders it checks every message against. */
+export function queueIntakeDeps(): IntakeDeps {
+  const base = runtime();
+  queueIntake ??= intakeDeps(base, iamSenders(base.deps.rules));
+  return queueIntake;
 }

@@ -28,6 +28,7 @@ module.exports = async ({ resolveVariable, resolveConfigurationProperty }) => {
     accessRulesFile: await resolveVariable('param:accessRulesFile'),
     compiledAccessRulesFile: await resolveVariable('self:custom.compiledAccessRulesFile'),
     eventBusName: await resolveVariable('param:eventBusName'),
+    operatorRoleArns: await resolveVariable('param:operatorRoleArns'),
     alarmTopicArn: await resolveVariable('param:alarmTopicArn'),
     timeoutSeconds: {
       sqsIntake: await timeoutOf('sqsIntake'),

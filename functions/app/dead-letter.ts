@@ -1,4 +1,5 @@
 import { parseRequest } from '../core/contract';
+import { integrationOfSource } from '../core/integrations';
 import { end, fingerprintOf } from '../core/leases';
 import type { BrokerRequest, Lease, Rejection } from '../core/model';
 import * as outcomes from '../core/outcomes';
@@ -160,13 +161,26 @@ async function handRevocationToSweeper(
   });
 }
 
+/** Refusals that depend on who asked, which a dead letter cannot tell again. */
+const CALLER_CODES: ReadonlySet<Rejection['code']> = new Set(['PROOF_REQUIRED', 'NOT_SELF']);
+
 async function refuseOrFail(
   deps: AppDeps,
   request: Extract<BrokerRequest, { kind: 'grant' }>,
   reason: string,
 ): Promise<DeadLetterResult> {
-  const decision = evaluateGrant(deps.rules, request);
-  if (!decision.allowed) return reject(deps, request, decision.rejection);
+  // The dead letter names no sender and its proof, if any, is past its window: the rules answer only what
+  // they refuse whoever asked through the source's integration; anything that needs the caller is a failure.
+  const integration = integrationOfSource(deps.rules, request.source);
+  const decision = integration
+    ? evaluateGrant(deps.rules, request, {
+        integration: integration.id,
+        sender: `dead-letter:${request.source}`,
+      })
+    : undefined;
+  if (decision && !decision.allowed && !CALLER_CODES.has(decision.rejection.code)) {
+    return reject(deps, request, decision.rejection);
+  }
   await deps.publisher.publish([outcomes.deadLettered(request, reason)]);
   return { status: 'failed', requestId: request.requestId };
 }

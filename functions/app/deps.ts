@@ -1,7 +1,17 @@
 import type { Lease } from '../core/model';
 import type { AccessRules } from '../core/rules';
 import type { BrokerMetrics } from './metrics';
-import type { AccessApi, AuditEvent, LeaseRepository, OutcomeSink, SubjectLocks, Timers } from './ports';
+import type {
+  AccessApi,
+  AuditEvent,
+  IdentityProofs,
+  LeaseRepository,
+  NonceStore,
+  OutcomeSink,
+  Senders,
+  SubjectLocks,
+  Timers,
+} from './ports';
 
 /** The structured logger the use cases write to: Powertools' Logger, or a test's recorder. */
 export interface Log {
@@ -26,6 +36,18 @@ export interface AppDeps {
   readonly lockWaitMs: number;
   /** Attempts to take a lease's access back before it is declared irrevocable (it is still retried). */
   readonly revocationBudget: number;
+}
+
+/** What the intake needs besides: who may ask (senders, proofs). Only the intake functions build it. */
+export interface IntakeDeps extends AppDeps {
+  /** Who sent an SQS message, as an integration principal (the EventBridge intake knows none). */
+  readonly senders: Senders;
+  /** Checks requesters' proofs with STS. */
+  readonly proofs: IdentityProofs;
+  /** Nonces of proofs already accepted: a proof is used once. */
+  readonly nonces: NonceStore;
+  /** The audience proofs must name: this stack (`eks-access-broker-<stage>`). */
+  readonly audience: string;
 }
 
 export function nowSeconds(deps: Pick<AppDeps, 'clock'>): number {

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { extend } from '../core/leases';
-import type { ExtendRequest, Lease } from '../core/model';
+import type { Caller, ExtendRequest, Lease } from '../core/model';
 import * as outcomes from '../core/outcomes';
-import { unknownRequest } from '../core/rejections';
+import { integrationMismatch, unknownRequest } from '../core/rejections';
 import { type AppDeps, auditEvent, nowSeconds } from './deps';
 import { armIfSoon } from './expiry';
 import type { HandleResult } from './handle-request';
@@ -13,9 +13,15 @@ import { rereadLease, underSubjectLock } from './subject-work';
  * Moves the expiry, capped by the rule's max duration from the first grant, and re-arms the timer (the old
  * one becomes stale). An extension is known by its content, so a repeated delivery extends only once.
  */
-export async function extendLease(deps: AppDeps, request: ExtendRequest): Promise<HandleResult> {
+export async function extendLease(
+  deps: AppDeps,
+  request: ExtendRequest,
+  caller: Caller,
+): Promise<HandleResult> {
   const known = await deps.store.findLease(request.requestId);
-  if (!known) return publishRejection(deps, unknownRequest(request.requestId), { request });
+  if (!known) return publishRejection(deps, unknownRequest(request.requestId), { request, caller });
+  const mismatch = integrationMismatch(known, caller);
+  if (mismatch) return publishRejection(deps, mismatch, { request, caller });
   const key = extensionKey(request);
   if (known.extensions?.includes(key)) {
     deps.metrics.add('DuplicateRequests');
@@ -31,7 +37,7 @@ export async function extendLease(deps: AppDeps, request: ExtendRequest): Promis
     }
     const now = nowSeconds(deps);
     const result = extend(found, request, now);
-    if (!result.ok) return publishRejection(deps, result.rejection, { request });
+    if (!result.ok) return publishRejection(deps, result.rejection, { request, caller });
     const extended: Lease = { ...result.lease, extensions: [...(found.extensions ?? []), key] };
     await armIfSoon(deps, extended, now);
     await deps.publisher.publish([outcomes.extended(extended, found.expiresAt)]);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { PermanentError } from '../core/errors';
 import { activate, end, fingerprintOf, newLease } from '../core/leases';
-import type { GrantRequest, Lease } from '../core/model';
+import type { Caller, GrantRequest, Lease } from '../core/model';
 import * as outcomes from '../core/outcomes';
 import { idempotencyConflict } from '../core/rejections';
 import { evaluateGrant } from '../core/rule-decision';
@@ -14,24 +14,32 @@ import { publishRejection } from './reject';
 import { rereadLease, rollBack, underSubjectLock } from './subject-work';
 
 /** A grant: decided by the rules, recorded as a pending lease, applied under the subject's lock. */
-export async function grantAccess(deps: AppDeps, request: GrantRequest): Promise<HandleResult> {
-  const decision = evaluateGrant(deps.rules, request);
-  if (!decision.allowed) return publishRejection(deps, decision.rejection, { request });
+export async function grantAccess(
+  deps: AppDeps,
+  request: GrantRequest,
+  caller: Caller,
+): Promise<HandleResult> {
+  const decision = evaluateGrant(deps.rules, request, caller);
+  if (!decision.allowed) return publishRejection(deps, decision.rejection, { request, caller });
 
   const lease = newLease(
     request,
     { ruleId: decision.rule.id, maxDurationSeconds: decision.maxDurationSeconds },
     nowSeconds(deps),
+    caller,
   );
   // A fresh grant needs the subject's lock next: it is taken with the lease, in one transaction.
   const created = await deps.store.createLease(
     lease,
-    auditEvent(deps, lease, 'requested', request.requestedBy, { reason: request.reason }),
+    auditEvent(deps, lease, 'requested', request.requestedBy, {
+      reason: request.reason,
+      origin: lease.origin,
+    }),
     { lock: { owner: randomUUID(), now: nowSeconds(deps) } },
   );
   if (!created.created) {
     if (created.fingerprint !== fingerprintOf(request)) {
-      return publishRejection(deps, idempotencyConflict(request.requestId), { request });
+      return publishRejection(deps, idempotencyConflict(request.requestId), { request, caller });
     }
     // A repeat: finish the first delivery's work if it did not get to the end, else do nothing.
     if (created.existing && created.existing.status !== 'pending') {
@@ -50,6 +58,8 @@ export async function grantAccess(deps: AppDeps, request: GrantRequest): Promise
       policyArn: request.policyArn,
       requestedBy: request.requestedBy,
       reason: request.reason,
+      integration: caller.integration,
+      provenBy: caller.proven,
     });
   }
   return completeGrant(deps, lease, created.created ? created.lock : undefined);

@@ -1,4 +1,4 @@
-import type { BrokerRequest, Lease, Rejection } from '../core/model';
+import type { BrokerRequest, Caller, Lease, Rejection } from '../core/model';
 import type { AppDeps } from './deps';
 import { extendLease } from './extend';
 import { grantAccess } from './grant';
@@ -17,18 +17,18 @@ export type HandleResult =
   | { readonly status: 'duplicate'; readonly lease?: Lease };
 
 /**
- * The request use cases: grant, revoke, extend. Each request is recorded before anything is changed, every
+ * The request use cases: grant, revoke, extend, for a caller already identified (identify-caller.ts). Each request is recorded before anything is changed, every
  * change of EKS goes through the planner under the subject's lock, and the outcome is published before the
  * lease reaches its final state, so a crash at any point is finished by the redelivery and nothing ends
  * silently.
  */
-export function handleRequest(deps: AppDeps, request: BrokerRequest): Promise<HandleResult> {
+export function handleRequest(deps: AppDeps, request: BrokerRequest, caller: Caller): Promise<HandleResult> {
   switch (request.kind) {
     case 'grant':
-      return grantAccess(deps, request);
+      return grantAccess(deps, request, caller);
     case 'revoke':
-      return revokeLease(deps, request);
+      return revokeLease(deps, request, caller);
     case 'extend':
-      return extendLease(deps, request);
+      return extendLease(deps, request, caller);
   }
 }

@@ -6,6 +6,7 @@
 import type { ActualAccess, Lease, Subject, SubjectState } from '../core/model';
 import type { Outcome } from '../core/outcomes';
 import type { Action } from '../core/planner';
+import type { PresignedCall } from '../core/proof';
 import type { TimerMessage } from '../core/timer-message';
 
 /** One lease transition as the audit trail keeps it. */
@@ -126,4 +127,28 @@ export interface Timers {
   /** The longest delay a timer can have; later leases are armed by the sweeper when they come within it. */
   readonly maxDelaySeconds: number;
   arm(timer: TimerMessage, delaySeconds: number): Promise<void>;
+}
+
+/**
+ * Who sent an SQS message: SQS names the sender by its unique id (a role's `AROA…:session`, a user's `AIDA…`),
+ * which the directory maps back to the principal ARN of an integration that may use the queue.
+ */
+export interface Senders {
+  /** The ARN of the integration principal behind `senderId`; undefined when it is none of them. */
+  principalOf(senderId: string): Promise<string | undefined>;
+}
+
+/** Asks STS who signed a requester's proof. */
+export interface IdentityProofs {
+  /**
+   * Sends the presigned GetCallerIdentity to the broker's own STS endpoint and answers the caller's ARN;
+   * undefined when STS refused it (or the proof's region is not the broker's). An outage is retryable.
+   */
+  callerOf(request: PresignedCall): Promise<string | undefined>;
+}
+
+/** The nonces of proofs already used. */
+export interface NonceStore {
+  /** Remembers `nonce` at least until `keepUntil` (epoch seconds); false when it was seen before. */
+  remember(nonce: string, keepUntil: number): Promise<boolean>;
 }

@@ -1,10 +1,10 @@
-import type { BrokerRequest, Rejection } from '../core/model';
+import type { BrokerRequest, Caller, Rejection } from '../core/model';
 import * as outcomes from '../core/outcomes';
 import type { AppDeps } from './deps';
 
 /** What a rejection answers about the request: the request itself, or what could be read of bad input. */
 export type RejectedInput =
-  | { readonly request: BrokerRequest }
+  | { readonly request: BrokerRequest; readonly caller?: Caller }
   | { readonly requestId?: string; readonly requestType?: string };
 
 /** The one way a request is refused: logged, counted, and answered with `Access Grant Rejected`. */
@@ -14,7 +14,13 @@ export async function publishRejection(
   input: RejectedInput,
 ): Promise<{ readonly status: 'rejected'; readonly rejection: Rejection }> {
   const about =
-    'request' in input ? { requestId: input.request.requestId, kind: input.request.kind } : { ...input };
+    'request' in input
+      ? {
+          requestId: input.request.requestId,
+          kind: input.request.kind,
+          integration: input.caller?.integration,
+        }
+      : { ...input };
   deps.log.warn('request rejected', { ...about, ...rejection });
   deps.metrics.add('RequestRejected');
   await deps.publisher.publish([outcomes.rejected(rejection, input)]);

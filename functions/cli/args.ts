@@ -19,6 +19,7 @@ const OPTIONS = {
   source: { type: 'string' },
   rules: { type: 'string' },
   'requested-by': { type: 'string' },
+  'no-proof': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

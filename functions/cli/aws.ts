@@ -1,7 +1,9 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { LeaseStore, leaseDocumentClient } from '../adapters/lease-table';
-import { stageResourceNames } from '../config/names';
+import { LOCAL_RESOURCE_NAMES, stageResourceNames } from '../config/names';
 import { CliError } from './errors';
 
 /**
@@ -12,12 +14,18 @@ export class AwsTarget {
   readonly endpoint = process.env.AWS_ENDPOINT_URL;
   readonly tableName: string;
   readonly busName: string;
+  /** The broker's audience for requesters' proofs: the stage's stack, `eks-access-broker-<stage>`. */
+  readonly audience: string;
   private readonly local = Boolean(this.endpoint);
 
   constructor(options: { readonly stage?: string; readonly table?: string; readonly bus?: string }) {
     const stage = options.stage ?? (this.local ? 'local' : 'dev');
+    this.audience = stageResourceNames(stage).prefix;
     this.tableName = options.table ?? process.env.LEASE_TABLE_NAME ?? stageResourceNames(stage).leaseTable;
-    this.busName = options.bus ?? process.env.EVENT_BUS_NAME ?? 'default';
+    this.busName =
+      options.bus ??
+      process.env.EVENT_BUS_NAME ??
+      (this.local ? LOCAL_RESOURCE_NAMES.eventBus : stageResourceNames(stage).eventBus);
   }
 
   leaseStore(): LeaseStore {
@@ -29,6 +37,26 @@ export class AwsTarget {
 
   eventBridge(): EventBridgeClient {
     return new EventBridgeClient(this.clientConfig());
+  }
+
+  /** Who your credentials are, as STS says (an assumed-role session for a role). */
+  async callerArn(): Promise<string> {
+    const sts = new STSClient(this.clientConfig());
+    try {
+      const { Arn } = await sts.send(new GetCallerIdentityCommand({}));
+      if (!Arn) throw new CliError('STS did not say who your credentials are.');
+      return Arn;
+    } finally {
+      sts.destroy();
+    }
+  }
+
+  /** What a requester's proof is signed with: your own credentials (the SDK's default chain) and region. */
+  proofSigning(): {
+    readonly credentials: ReturnType<typeof fromNodeProviderChain>;
+    readonly region: string;
+  } {
+    return { credentials: fromNodeProviderChain(), region: this.clientConfig().region };
   }
 
   /** Turns the errors people meet at a terminal into a sentence that says what to do. */

@@ -5,10 +5,13 @@ import type { Log } from '../app/deps';
 import { forgetLease } from '../app/forget';
 import { readRulesYaml } from '../config/access-rules-yaml';
 import { DETAIL_TYPES, parseRequest } from '../core/contract';
+import { globMatch } from '../core/glob';
+import type { AccessRules } from '../core/rules';
 import { type CliOptions, missing, need, parseDuration, parseTicket } from './args';
 import type { AwsTarget } from './aws';
 import { CliError } from './errors';
 import { auditTable, leaseHeadline, leaseTable } from './format';
+import { signProof } from './proof';
 import { putRequest, waitForOutcome } from './send';
 
 /** What a command works with: the options it was given, where it prints, and the AWS it talks to. */
@@ -133,15 +136,49 @@ async function request(cli: Invocation, detailType: string, detail: Record<strin
   const { options, target } = cli;
   const source =
     options.source ??
-    readRulesYaml(options.rules ?? 'infra/access-rules.yaml').sources[0] ??
-    'com.example.ticketing';
+    sourceFor(
+      readRulesYaml(options.rules ?? 'infra/access-rules.yaml'),
+      await target.call(() => target.callerArn()),
+      detail.breakGlass === true,
+    );
   // The broker would reject a bad request anyway; checking here says so before anything is sent.
   const checked = parseRequest({ source, 'detail-type': detailType, detail }, { allowedSources: [source] });
   if (!checked.ok) throw new CliError(checked.rejection.reason);
-  const eventId = await putRequest(target, { source, detailType, detail });
+  // Proves who asks: signed with your own credentials for the stage's broker, unless the integration asserts.
+  const sent = options['no-proof']
+    ? detail
+    : {
+        ...detail,
+        proof: await target.call(() =>
+          signProof(detail, { ...target.proofSigning(), audience: target.audience }),
+        ),
+      };
+  const eventId = await putRequest(target, { source, detailType, detail: sent });
   const requestId = String(detail.requestId);
   cli.print(`${detailType}: ${requestId} (event ${eventId})`);
   if (options.wait) cli.print(await waitForOutcome(target, requestId, detailType));
+}
+
+/**
+ * The source of the integration your credentials send for: the first that lists you (one allowed break-glass
+ * for a break-glass request). An assumed-role session is its role, whose path the session ARN does not carry:
+ * the account and the role name decide. None lists you: the rules' first source, and the broker says why not.
+ */
+export function sourceFor(rules: AccessRules, callerArn: string, breakGlass: boolean): string {
+  const session = /^arn:[^:]+:sts::(\d{12}):assumed-role\/([^/]+)\//.exec(callerArn);
+  const lists = (glob: string) => {
+    if (!session) return globMatch(glob, callerArn);
+    const [, , , , account = '', resource = ''] = glob.split(':');
+    const name = resource.slice(resource.lastIndexOf('/') + 1);
+    return (
+      resource.startsWith('role/') &&
+      globMatch(account, session[1] ?? '') &&
+      globMatch(name, session[2] ?? '')
+    );
+  };
+  const mine = rules.integrations.filter((integration) => integration.principals.some(lists));
+  const chosen = (breakGlass ? mine.find((integration) => integration.breakGlass) : undefined) ?? mine[0];
+  return chosen?.sources[0] ?? rules.sources[0] ?? 'com.example.ticketing';
 }
 
 function requestedBy(cli: Invocation): string {

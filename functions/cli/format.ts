@@ -25,9 +25,20 @@ export function describeLease(lease: Lease): string {
   return `${shownPolicy(lease.policyArn)} ${scope} for ${lease.principalArn} on ${lease.clusterName} until ${new Date(lease.expiresAt * 1000).toISOString()}`;
 }
 
-/** The first line of a lease's history: whose access it is, and where it stands. */
+/** The first line of a lease's history: whose access it is, where it stands, and who asked for it. */
 export function leaseHeadline(lease: Lease): string {
-  return `${lease.requestId}: ${shownPolicy(lease.policyArn)} for ${lease.principalArn} on ${lease.clusterName}, ${lease.status}`;
+  return `${lease.requestId}: ${shownPolicy(lease.policyArn)} for ${lease.principalArn} on ${lease.clusterName}, ${lease.status}${askedBy(lease)}`;
+}
+
+/** Who asked: the integration, its sender, and whether `requestedBy` was proven by STS or only asserted. */
+function askedBy(lease: Lease): string {
+  const origin = lease.origin;
+  if (origin === undefined) return '';
+  const requester =
+    origin.requestedByProof === 'proven'
+      ? `${lease.requestedBy} (proven: ${origin.provenBy})`
+      : `${lease.requestedBy} (asserted)`;
+  return `; asked by ${requester} through ${origin.integration}, sent by ${origin.sender}`;
 }
 
 /** Leases with the time they have left at `now` (epoch seconds). */

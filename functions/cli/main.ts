@@ -23,10 +23,13 @@ Operations (read and change the lease table directly, with your own AWS credenti
 Common options:
   --stage S          deployed stage (default dev; "local" when AWS_ENDPOINT_URL is set)
   --table NAME       lease table (default LEASE_TABLE_NAME, else ${stageResourceNames('<stage>').leaseTable})
-  --bus NAME         event bus (default EVENT_BUS_NAME, else default)
-  --source S         event source (default: the first source allowed by the rules file)
+  --bus NAME         event bus (default EVENT_BUS_NAME, else the stage's, default locally)
+  --source S         event source (default: that of the integration your credentials send for)
   --rules FILE       access rules, for defaults and early checks (default infra/access-rules.yaml)
   --requested-by WHO who asks (default: your user name)
+  --no-proof         send grant, break-glass, revoke and extend without the proof of who you are (signed
+                     by default with your credentials: a presigned sts:GetCallerIdentity bound to the request,
+                     the stage's broker and a nonce); for integrations whose requestedBy is asserted
   -h, --help         this help
 
 Targets AWS with your usual credentials and region; set AWS_ENDPOINT_URL=http://127.0.0.1:4566 to talk to

@@ -1,5 +1,6 @@
 import { ConfigurationError } from '../core/errors';
 import { DEFAULT_LOCK_WAIT_MS } from './defaults';
+import { stageResourceNames } from './names';
 
 /** What a broker function needs from its environment, parsed once at cold start and frozen. */
 export interface BrokerConfig {
@@ -15,17 +16,21 @@ export interface BrokerConfig {
   readonly lockWaitMs: number;
   /** The deployed stage (serverless.yml's), the dimension of every metric; `local` when not deployed. */
   readonly stage: string;
+  /** The audience requesters' proofs must name: the stack, `eks-access-broker-<stage>` (derived from stage). */
+  readonly audience: string;
 }
 
 /** Reads the configuration; a missing or bad variable stops the cold start with a message that names it. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<BrokerConfig> {
+  const stage = env.BROKER_STAGE?.trim() || 'local';
   return Object.freeze({
     leaseTableName: required(env, 'LEASE_TABLE_NAME'),
     eventBusName: required(env, 'EVENT_BUS_NAME'),
     accessRulesFile: required(env, 'ACCESS_RULES_FILE'),
     timerQueueUrl: required(env, 'TIMER_QUEUE_URL'),
     lockWaitMs: integer(env, 'LOCK_WAIT_MS', DEFAULT_LOCK_WAIT_MS, 0, 60_000),
-    stage: env.BROKER_STAGE?.trim() || 'local',
+    stage,
+    audience: stageResourceNames(stage).prefix,
   });
 }
 

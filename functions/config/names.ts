@@ -13,6 +13,8 @@ export function stageResourceNames(stage: string) {
     timerQueue: `${prefix}-timers`,
     intakeEventsDeadLetterQueue: `${prefix}-intake-events-dlq`,
     intakeRule: `${prefix}-requests`,
+    /** The stage's own bus (intake and outcomes), unless param eventBusName names an existing one. */
+    eventBus: `${prefix}-bus`,
     alarmTopic: `${prefix}-alarms`,
   } as const;
 }

@@ -23,6 +23,7 @@ import type {
   Ticket,
 } from './model';
 import { BROKER_NAME } from './names';
+import { ProofSchema } from './proof';
 import {
   deepFreeze,
   describeIssues,
@@ -182,12 +183,14 @@ const GrantDetailSchema = z.strictObject({
   reason: text(1024),
   ticket: TicketSchema.optional(),
   breakGlass: z.boolean().default(false),
+  proof: ProofSchema.optional(),
 });
 
 const RevokeDetailSchema = z.strictObject({
   requestId: RequestIdSchema,
   requestedBy: text(256),
   reason: text(1024),
+  proof: ProofSchema.optional(),
 });
 
 const ExtendDetailSchema = z.strictObject({
@@ -195,6 +198,7 @@ const ExtendDetailSchema = z.strictObject({
   durationSeconds: DurationSecondsSchema.meta({ description: 'Seconds added to the lease.' }),
   requestedBy: text(256),
   reason: text(1024),
+  proof: ProofSchema.optional(),
 });
 
 // Envelopes are not strict: EventBridge adds version, id, account, time, region and resources (and replay-name
@@ -363,7 +367,13 @@ function parseDetail<S extends z.ZodType, R extends BrokerRequest>(
   const result = schema.safeParse(detail, MISSING_IS_REQUIRED);
   if (!result.success) {
     const [first, ...rest] = describeIssues(result.error.issues, ['detail']);
-    return { ok: false, rejection: rejection('INVALID_FIELD', first, rest), ...correlation };
+    // A request whose only fault is its proof is refused as an invalid proof, with the proof's own code.
+    const onlyProof = result.error.issues.every((issue) => issue.path[0] === 'proof');
+    return {
+      ok: false,
+      rejection: rejection(onlyProof ? 'PROOF_INVALID' : 'INVALID_FIELD', first, rest),
+      ...correlation,
+    };
   }
   return { ok: true, request: deepFreeze(build(result.data)) };
 }
@@ -389,7 +399,7 @@ function correlate(input: object): Correlation {
 const MAX_LISTED_PROBLEMS = 5;
 
 function rejection(
-  code: 'INVALID_ENVELOPE' | 'INVALID_FIELD',
+  code: 'INVALID_ENVELOPE' | 'INVALID_FIELD' | 'PROOF_INVALID',
   first: FieldProblem | undefined,
   rest: readonly FieldProblem[],
 ): Rejection {

@@ -1,5 +1,14 @@
 import { createHash } from 'node:crypto';
-import type { Association, EndReason, ExtendRequest, GrantRequest, Lease, Rejection } from './model';
+import type {
+  Association,
+  Caller,
+  EndReason,
+  ExtendRequest,
+  GrantRequest,
+  Lease,
+  Rejection,
+  RequestOrigin,
+} from './model';
 
 /**
  * The content of a grant request that makes it the same request: everything the requester said, nothing
@@ -36,6 +45,7 @@ export function newLease(
   request: GrantRequest,
   allowed: { ruleId: string; maxDurationSeconds: number },
   now: number,
+  caller: Caller,
 ): Lease {
   return {
     requestId: request.requestId,
@@ -55,6 +65,17 @@ export function newLease(
     expiresAt: now + request.durationSeconds,
     fingerprint: fingerprintOf(request),
     version: 1,
+    origin: originOf(caller),
+  };
+}
+
+/** What a lease keeps of the caller that asked for it. */
+export function originOf(caller: Caller): RequestOrigin {
+  return {
+    integration: caller.integration,
+    sender: caller.sender,
+    requestedByProof: caller.proven === undefined ? 'asserted' : 'proven',
+    ...(caller.proven === undefined ? {} : { provenBy: caller.proven }),
   };
 }
 

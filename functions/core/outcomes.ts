@@ -1,5 +1,6 @@
 import { DETAIL_TYPES } from './contract';
-import type { AccessScope, BrokerRequest, Lease, Rejection, Subject } from './model';
+import { originOf } from './leases';
+import type { AccessScope, BrokerRequest, Caller, Lease, Rejection, Subject } from './model';
 import type { Action } from './planner';
 
 type OutcomeType =
@@ -30,6 +31,8 @@ function leaseDetail(lease: Lease): Record<string, unknown> {
     breakGlass: lease.breakGlass,
     requestedBy: lease.requestedBy,
     ...(lease.ticket ? { ticket: lease.ticket } : {}),
+    // Who asked, as the transport and STS told it: what a ticket or an auditor can rely on.
+    ...(lease.origin ? { origin: lease.origin } : {}),
   };
 }
 
@@ -93,7 +96,7 @@ export function revocationFailed(lease: Lease, error: string): Outcome {
  */
 export function rejected(
   rejection: Rejection,
-  context: { requestId?: string; requestType?: string; request?: BrokerRequest },
+  context: { requestId?: string; requestType?: string; request?: BrokerRequest; caller?: Caller },
 ): Outcome {
   const request = context.request;
   return {
@@ -112,6 +115,7 @@ export function rejected(
           }
         : {}),
       ...(request ? { requestedBy: request.requestedBy } : {}),
+      ...(context.caller ? { origin: originOf(context.caller) } : {}),
     },
   };
 }

@@ -1,11 +1,13 @@
 /**
- * Answers a grant request against the access rules (rules.ts validates them): allowed by the first rule in
- * file order, or refused with the reason that tells the requester what to change.
+ * Answers a grant request against the access rules (rules.ts validates them), for the integration it came
+ * through: allowed by the first rule of that integration's ceiling in file order, or refused with the reason
+ * that tells the requester what to change.
  */
 import { policyName, policyPartition } from './access-policies';
 import { globMatch, namespaceCovered } from './glob';
-import type { GrantRequest, Rejection } from './model';
-import type { AccessRule, AccessRules, ClusterConfig } from './rules';
+import { sameRole } from './integrations';
+import type { Caller, GrantRequest, Rejection } from './model';
+import type { AccessRule, AccessRules, ClusterConfig, Integration } from './rules';
 
 export type Decision =
   | {
@@ -16,16 +18,22 @@ export type Decision =
     }
   | { readonly allowed: false; readonly rejection: Rejection };
 
-export function evaluateSource(rules: AccessRules, source: string): boolean {
-  return rules.sources.includes(source);
-}
-
 export function clusterConfig(rules: AccessRules, name: string): ClusterConfig | undefined {
   return rules.clusters.find((cluster) => cluster.name === name);
 }
 
 /** How far a rule got before it failed to match: the furthest miss explains a refusal best. */
-const STAGE = { cluster: 0, principal: 1, policy: 2, scope: 3, mode: 4, reason: 5, duration: 6 } as const;
+const STAGE = {
+  cluster: 0,
+  principal: 1,
+  policy: 2,
+  scope: 3,
+  mode: 4,
+  reason: 5,
+  duration: 6,
+  proof: 7,
+  self: 8,
+} as const;
 type Stage = (typeof STAGE)[keyof typeof STAGE];
 
 interface Miss {
@@ -34,14 +42,38 @@ interface Miss {
 }
 
 /**
- * Decides a grant request: the source and the cluster must be known, then the first rule in file order that
- * allows it wins. When none does, the refusal explains the closest miss (the rule that got furthest), so the
- * requester learns what to change: scope, break-glass, reason or duration.
+ * Decides a grant request that came through `caller`'s integration: the source must be one the integration
+ * owns, break-glass and an unproven requester must be within what the integration may send, the cluster must
+ * be known; then the first rule of the integration's ceiling in file order that allows it wins. When none
+ * does, the refusal explains the closest miss (the rule that got furthest), so the requester learns what to
+ * change: scope, break-glass, reason, duration, proof or beneficiary. Throws when the caller names an
+ * integration the rules do not have: whoever built the caller took it from these rules, so that is a bug.
  */
-export function evaluateGrant(rules: AccessRules, request: GrantRequest): Decision {
-  // Also checked when the request is parsed (contract.ts) on purpose: defence in depth, one more gate.
-  if (!evaluateSource(rules, request.source)) {
-    return deny('SOURCE_NOT_ALLOWED', `source ${JSON.stringify(request.source)} is not allowed`, 'source');
+export function evaluateGrant(rules: AccessRules, request: GrantRequest, caller: Caller): Decision {
+  const integration = rules.integrations.find((candidate) => candidate.id === caller.integration);
+  if (!integration) {
+    throw new Error(`caller's integration ${JSON.stringify(caller.integration)} is not in ${rules.origin}`);
+  }
+  // Also checked when the request is parsed (contract.ts) and taken in on purpose: defence in depth.
+  if (!integration.sources.includes(request.source)) {
+    return deny(
+      'SOURCE_NOT_ALLOWED',
+      `source ${JSON.stringify(request.source)} is not allowed for integration ${integration.id}`,
+      'source',
+    );
+  }
+  if (request.breakGlass && !integration.breakGlass) {
+    return deny(
+      'BREAK_GLASS_NOT_ALLOWED',
+      `integration ${integration.id} may not send break-glass requests`,
+      'detail.breakGlass',
+    );
+  }
+  if (integration.requestedBy === 'proven' && caller.proven === undefined) {
+    return deny(
+      'PROOF_REQUIRED',
+      `integration ${integration.id} requires the requester's proof (a presigned sts:GetCallerIdentity) on every request`,
+    );
   }
   const cluster = clusterConfig(rules, request.clusterName);
   if (!cluster) {
@@ -69,7 +101,8 @@ export function evaluateGrant(rules: AccessRules, request: GrantRequest): Decisi
 
   let closest: Miss | undefined;
   for (const rule of rules.rules) {
-    const stage = missedStage(rules, rule, request, policy);
+    if (!integration.rules.includes(rule.id)) continue;
+    const stage = missedStage(rules, rule, request, caller, policy);
     if (stage === undefined) {
       const cap =
         rule.breakGlassOnly && rules.breakGlass
@@ -86,13 +119,17 @@ export function evaluateGrant(rules: AccessRules, request: GrantRequest): Decisi
       closest = { stage, rule };
     }
   }
-  return { allowed: false, rejection: explain(rules, request, policy ?? request.policyArn, closest) };
+  return {
+    allowed: false,
+    rejection: explain(rules, integration, request, caller, policy ?? request.policyArn, closest),
+  };
 }
 
 function missedStage(
   rules: AccessRules,
   rule: AccessRule,
   request: GrantRequest,
+  caller: Caller,
   policy: string | undefined,
 ): Stage | undefined {
   if (!rule.clusters.some((pattern) => globMatch(pattern, request.clusterName))) return STAGE.cluster;
@@ -107,6 +144,8 @@ function missedStage(
     return STAGE.reason;
   }
   if (request.durationSeconds > rule.maxDurationSeconds) return STAGE.duration;
+  if ((rule.requireProof || rule.self) && caller.proven === undefined) return STAGE.proof;
+  if (rule.self && !sameRole(request.principalArn, caller.proven ?? '')) return STAGE.self;
   return undefined;
 }
 
@@ -119,12 +158,16 @@ function scopeAllowed(rule: AccessRule, request: GrantRequest): boolean {
 
 function explain(
   rules: AccessRules,
+  integration: Integration,
   request: GrantRequest,
+  caller: Caller,
   policy: string,
   miss: Miss | undefined,
 ): Rejection {
   const what = `${policy} for ${request.principalArn} on cluster ${request.clusterName}`;
-  if (!miss || miss.stage < STAGE.scope) return { code: 'NOT_ALLOWED', reason: `no rule allows ${what}` };
+  if (!miss || miss.stage < STAGE.scope) {
+    return { code: 'NOT_ALLOWED', reason: `no rule of integration ${integration.id} allows ${what}` };
+  }
   const { rule } = miss;
   switch (miss.stage) {
     case STAGE.scope: {
@@ -154,6 +197,17 @@ function explain(
             field: 'detail.breakGlass',
             reason: `only break-glass rule ${rule.id} allows ${what}: send it as a break-glass request (breakGlass: true)`,
           };
+    case STAGE.proof:
+      return {
+        code: 'PROOF_REQUIRED',
+        reason: `rule ${rule.id} allows ${what} only with the requester's proof (a presigned sts:GetCallerIdentity)`,
+      };
+    case STAGE.self:
+      return {
+        code: 'NOT_SELF',
+        field: 'detail.principalArn',
+        reason: `rule ${rule.id} allows ${policy} on cluster ${request.clusterName} only to the requester: ${caller.proven ?? 'nobody'} was proven, not ${request.principalArn}`,
+      };
     case STAGE.reason:
       return {
         code: 'BREAK_GLASS_REASON_REQUIRED',

@@ -10,9 +10,7 @@
  *
  * Format (shown in YAML), see infra/access-rules.yaml for a commented example:
  *
- *   version: 1                          # required, the only version
- *   sources:                            # EventBridge sources the broker accepts requests from (1+)
- *     - com.example.ticketing
+ *   version: 2                          # required; a version 1 file is refused with how to migrate
  *   clusters:                           # the clusters the broker manages (1+); requests name one of these
  *     - name: demo                      # the EKS cluster name, unique
  *       region: us-east-1
@@ -21,7 +19,18 @@
  *   breakGlass:                         # required when a rule is breakGlassOnly
  *     minReasonLength: 20               # a break-glass request must explain itself
  *     maxDurationSeconds: 3600          # no breakGlassOnly rule may allow more
- *   rules:                              # tried in file order; the first rule that allows a request wins
+ *   integrations:                       # who may ask (1+): a request is trusted for what its integration may ask
+ *     - id: ticketing                   # unique, same characters as a rule id; recorded on every lease
+ *       description: Jira relays approved tickets   # optional
+ *       principals:                     # IAM role or user ARNs allowed to send for it; each names its account
+ *         - arn:aws:iam::111122223333:role/ticketing-integration   # globs (`*`) only when queue is false
+ *       sources: [com.example.ticketing]   # EventBridge sources it owns (1+), each owned by one integration
+ *       queue: true                     # optional (default false): may send on the requests queue
+ *       rules: [developers]             # its ceiling: the rules it may use, in any order ([]: refuses every grant)
+ *       breakGlass: false               # optional (default false): may send break-glass requests
+ *       requestedBy: asserted           # asserted: a system relaying its user; proven: every request carries
+ *                                       # the requester's STS proof
+ *   rules:                              # tried in file order; the first rule of the ceiling that allows wins
  *     - id: developers                  # unique; recorded on every lease the rule allowed
  *       description: Developers read and edit workloads   # optional
  *       clusters: [demo]                # names or globs (`*` matches any characters); each must match a cluster
@@ -32,7 +41,11 @@
  *       clusterScope: false             # optional (default false): may grant cluster-wide
  *       maxDurationSeconds: 28800       # longest lease, extensions included
  *       breakGlassOnly: false           # optional (default false): only break-glass requests, and they only here
+ *       requireProof: false             # optional (default: breakGlassOnly): the request must carry an STS proof
+ *       self: false                     # optional (default: breakGlassOnly): the beneficiary must be the proven
+ *                                       # requester; needs requireProof
  *
+ * The EventBridge sources the broker accepts (AccessRules.sources) are the integrations' sources, in file order.
  * A rule must grant something: clusterScope true, or namespaces. Unknown keys anywhere are errors.
  */
 // A namespace import, not `{ z }`: esbuild then keeps only what is used (with `{ z }` every locale of zod
@@ -80,19 +93,44 @@ export interface AccessRule {
   readonly clusterScope: boolean;
   readonly maxDurationSeconds: number;
   readonly breakGlassOnly: boolean;
+  /** The request must carry the requester's STS proof (default: breakGlassOnly). */
+  readonly requireProof: boolean;
+  /** The beneficiary must be the proven requester (default: breakGlassOnly); implies requireProof. */
+  readonly self: boolean;
+}
+
+/** A named producer of requests and its ceiling: what a request is trusted for, whatever its payload claims. */
+export interface Integration {
+  readonly id: string;
+  readonly description?: string;
+  /** IAM role or user ARNs allowed to send for it; exact ARNs when it uses the queue. */
+  readonly principals: readonly string[];
+  /** The EventBridge sources it owns; no other integration owns them. */
+  readonly sources: readonly string[];
+  /** May send on the requests queue. */
+  readonly queue: boolean;
+  /** Ids of the rules it may use (its ceiling); only these decide its requests. */
+  readonly rules: readonly string[];
+  /** May send break-glass requests. */
+  readonly breakGlass: boolean;
+  /** asserted: a system relaying its user; proven: every request carries the requester's STS proof. */
+  readonly requestedBy: 'asserted' | 'proven';
 }
 
 export interface AccessRules {
-  readonly version: 1;
+  readonly version: 2;
   /** Where the rules came from (a path), for messages. */
   readonly origin: string;
+  /** Derived: every integration's sources, in file order (the EventBridge pattern and the contract's allow-list). */
   readonly sources: readonly string[];
   readonly clusters: readonly ClusterConfig[];
   readonly breakGlass?: BreakGlassConfig;
+  readonly integrations: readonly Integration[];
   readonly rules: readonly AccessRule[];
 }
 
 const RULE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const RULE_ID_MESSAGE = 'must be 1-64 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit';
 const REGION = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
 const CLUSTER_GLOB = /^[0-9A-Za-z*][A-Za-z0-9-_*]*$/;
 const NAMESPACE_GLOB = /^[a-z0-9*-]+$/;
@@ -166,9 +204,7 @@ const PolicySchema = z
   });
 
 const RuleSchema = z.strictObject({
-  id: z.string().regex(RULE_ID, {
-    error: 'must be 1-64 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit',
-  }),
+  id: z.string().regex(RULE_ID, { error: RULE_ID_MESSAGE }),
   description: z.string().trim().min(1).max(1024).optional(),
   clusters: z
     .array(
@@ -189,15 +225,42 @@ const RuleSchema = z.strictObject({
   clusterScope: z.boolean().default(false),
   maxDurationSeconds: wholeNumber(MAX_DURATION_SECONDS),
   breakGlassOnly: z.boolean().default(false),
+  // Absent: the rule's breakGlassOnly value (break-glass rules require proof and self unless they say not).
+  requireProof: z.boolean().optional(),
+  self: z.boolean().optional(),
+});
+
+const IntegrationSchema = z.strictObject({
+  id: z.string().regex(RULE_ID, { error: RULE_ID_MESSAGE }),
+  description: z.string().trim().min(1).max(1024).optional(),
+  principals: z.array(PrincipalGlobSchema).min(1),
+  sources: z.array(SourceEntrySchema).min(1, { error: 'must list at least one source' }),
+  queue: z.boolean().default(false),
+  // May be empty: an integration frozen (every grant refused) without touching the bus or the queue.
+  rules: z.array(z.string().regex(RULE_ID, { error: RULE_ID_MESSAGE })),
+  breakGlass: z.boolean().default(false),
+  requestedBy: z.enum(['asserted', 'proven'], {
+    error: (issue) =>
+      issue.input === undefined
+        ? 'is required'
+        : "must be asserted (a system relaying its user) or proven (every request carries the requester's STS proof)",
+  }),
 });
 
 const RootSchema = z.strictObject({
-  version: z.literal(1, { error: 'must be 1' }),
-  sources: z.array(z.unknown()).min(1, { error: 'must list at least one source' }),
+  version: z.literal(2, { error: 'must be 2' }),
   clusters: z.array(z.unknown()).min(1, { error: 'must list at least one cluster' }),
   breakGlass: z.unknown().optional(),
+  integrations: z.array(z.unknown()).min(1, { error: 'must list at least one integration' }),
   rules: z.array(z.unknown()),
 });
+
+/** The one problem of a version 1 file: everything else about it would be noise until it is migrated. */
+const VERSION_1_PROBLEM =
+  'version 1 is no longer read: set version: 2 and replace the top-level sources with an integrations list, ' +
+  'one entry per producer of requests (id, principals: the IAM roles that send for it, sources: move yours ' +
+  'here, rules: the rule ids it may use, requestedBy: asserted or proven; optional queue, breakGlass, ' +
+  'description); see infra/access-rules.yaml and functions/core/rules.ts';
 
 /**
  * Validates a rules document (the file's content as plain data: mappings, lists, strings, numbers). Throws
@@ -223,11 +286,29 @@ export function validateRules(document: unknown, origin: string): AccessRules {
  */
 function validate(raw: unknown, problems: FieldProblem[]): Omit<AccessRules, 'origin'> | undefined {
   if (!isRecord(raw)) {
-    problems.push({ field: '', message: 'must be a mapping with version, sources, clusters and rules' });
+    problems.push({
+      field: '',
+      message: 'must be a mapping with version, clusters, integrations and rules',
+    });
+    return undefined;
+  }
+  if (own(raw, 'version') === 1) {
+    problems.push({ field: 'version', message: VERSION_1_PROBLEM });
     return undefined;
   }
   const root = RootSchema.safeParse(raw, MISSING_IS_REQUIRED);
-  if (!root.success) problems.push(...describeIssues(root.error.issues, []));
+  if (!root.success) {
+    problems.push(
+      ...describeIssues(root.error.issues, []).map((problem) =>
+        problem.field === 'sources' && problem.message === 'unknown field'
+          ? {
+              field: 'sources',
+              message: 'unknown field: in version 2 each integration lists the sources it owns',
+            }
+          : problem,
+      ),
+    );
+  }
   const list = (key: string): readonly unknown[] => {
     const value = own(raw, key);
     return Array.isArray(value) ? value : [];
@@ -238,9 +319,6 @@ function validate(raw: unknown, problems: FieldProblem[]): Omit<AccessRules, 'or
     problems.push(...describeIssues(result.error.issues, path));
     return undefined;
   };
-
-  const sources = list('sources').map((item, index) => parse(SourceEntrySchema, item, ['sources', index]));
-  reportDuplicates(list('sources'), (item) => item, ['sources'], [], 'source', problems);
 
   const clusters = list('clusters').map((item, index): ClusterConfig | undefined => {
     const value = parse(ClusterSchema, item, ['clusters', index]);
@@ -255,10 +333,7 @@ function validate(raw: unknown, problems: FieldProblem[]): Omit<AccessRules, 'or
     return cluster;
   });
   reportDuplicates(
-    list('clusters'),
-    (item) => own(item, 'name'),
-    ['clusters'],
-    ['name'],
+    list('clusters').map((item, index) => ({ key: own(item, 'name'), path: ['clusters', index, 'name'] })),
     'cluster name',
     problems,
   );
@@ -309,6 +384,17 @@ function validate(raw: unknown, problems: FieldProblem[]): Omit<AccessRules, 'or
         });
       }
     }
+    const breakGlassOnly = fieldOf(RuleSchema, item, 'breakGlassOnly');
+    const requireProof = fieldOf(RuleSchema, item, 'requireProof') ?? breakGlassOnly;
+    if (fieldOf(RuleSchema, item, 'self') ?? breakGlassOnly) {
+      if (requireProof === false) {
+        problems.push({
+          field: at('self'),
+          message:
+            'a self rule needs requireProof: only a proven requester can be compared with the beneficiary (set requireProof: true, or self: false)',
+        });
+      }
+    }
     if (!value) return undefined;
     return {
       id: value.id,
@@ -320,16 +406,114 @@ function validate(raw: unknown, problems: FieldProblem[]): Omit<AccessRules, 'or
       clusterScope: value.clusterScope,
       maxDurationSeconds: value.maxDurationSeconds,
       breakGlassOnly: value.breakGlassOnly,
+      requireProof: value.requireProof ?? value.breakGlassOnly,
+      self: value.self ?? value.breakGlassOnly,
     };
   });
-  reportDuplicates(list('rules'), (item) => own(item, 'id'), ['rules'], ['id'], 'rule id', problems);
+  reportDuplicates(
+    list('rules').map((item, index) => ({ key: own(item, 'id'), path: ['rules', index, 'id'] })),
+    'rule id',
+    problems,
+  );
+  const ruleIds = new Set(list('rules').flatMap((item) => fieldOf(RuleSchema, item, 'id') ?? []));
 
+  const integrations = list('integrations').map((item, index) =>
+    validateIntegration(item, index, ruleIds, parse, problems),
+  );
+  reportDuplicates(
+    list('integrations').map((item, index) => ({
+      key: own(item, 'id'),
+      path: ['integrations', index, 'id'],
+    })),
+    'integration id',
+    problems,
+  );
+  // A source owned twice would make the owner of an event ambiguous, and the bus policy with it.
+  reportDuplicates(
+    list('integrations').flatMap((item, index) => {
+      const sources = own(item, 'sources');
+      return (Array.isArray(sources) ? sources : []).map((key: unknown, i) => ({
+        key,
+        path: ['integrations', index, 'sources', i],
+      }));
+    }),
+    'source',
+    problems,
+  );
+
+  const valid = integrations.filter((integration) => integration !== undefined);
   return {
-    version: 1,
-    sources: sources.filter((source) => source !== undefined),
+    version: 2,
+    sources: valid.flatMap((integration) => integration.sources),
     clusters: clusters.filter((cluster) => cluster !== undefined),
     ...(breakGlass ? { breakGlass } : {}),
+    integrations: valid,
     rules: rules.filter((rule) => rule !== undefined),
+  };
+}
+
+type Parse = <T>(schema: z.ZodType<T>, value: unknown, path: readonly PropertyKey[]) => T | undefined;
+
+/**
+ * One integration: its schema, then what its schema cannot see: a queue integration names exact principals
+ * (the broker resolves a queue message's sender by its exact role), every principal names its account (the
+ * broker checks an event's account against it), and its ceiling names declared rules.
+ */
+function validateIntegration(
+  item: unknown,
+  index: number,
+  ruleIds: ReadonlySet<string>,
+  parse: Parse,
+  problems: FieldProblem[],
+): Integration | undefined {
+  const value = parse(IntegrationSchema, item, ['integrations', index]);
+  const at = (...path: PropertyKey[]) => formatPath(['integrations', index, ...path]);
+  const queue = fieldOf(IntegrationSchema, item, 'queue');
+  const principals = own(item, 'principals');
+  (Array.isArray(principals) ? principals : []).forEach((principal: unknown, i) => {
+    if (typeof principal !== 'string' || principalGlobProblem(principal) !== undefined) return;
+    const account = principal.split(':')[4] ?? '';
+    if (!/^\d{12}$/.test(account)) {
+      problems.push({
+        field: at('principals', i),
+        message:
+          'must name its account (12 digits, no *): the broker checks that an event comes from the account of its integration',
+      });
+    } else if (queue === true && principal.includes('*')) {
+      problems.push({
+        field: at('principals', i),
+        message:
+          "must be an exact ARN, without *, because the integration uses the queue: the broker resolves a queue message's sender by its exact role",
+      });
+    }
+  });
+  const ceiling = own(item, 'rules');
+  (Array.isArray(ceiling) ? ceiling : []).forEach((id: unknown, i) => {
+    if (typeof id === 'string' && RULE_ID.test(id) && !ruleIds.has(id)) {
+      problems.push({
+        field: at('rules', i),
+        message: `rule ${JSON.stringify(id)} is not declared under rules`,
+      });
+    }
+  });
+  reportDuplicates(
+    (Array.isArray(ceiling) ? ceiling : []).map((key: unknown, i) => ({
+      key,
+      path: ['integrations', index, 'rules', i],
+    })),
+    'rule',
+    problems,
+  );
+  if (!value) return undefined;
+  return {
+    id: value.id,
+    ...(value.description === undefined ? {} : { description: value.description }),
+    principals: value.principals,
+    sources: value.sources,
+    queue: value.queue,
+    rules: value.rules,
+    breakGlass: value.breakGlass,
+    requestedBy: value.requestedBy,
   };
 }
 
@@ -350,27 +534,24 @@ function own(value: unknown, key: string): unknown {
   return isRecord(value) && Object.hasOwn(value, key) ? value[key] : undefined;
 }
 
+/** Reports every repeat of a key, naming where it was first seen; entries that are not strings are skipped. */
 function reportDuplicates(
-  items: readonly unknown[],
-  keyOf: (item: unknown) => unknown,
-  listPath: readonly PropertyKey[],
-  keyPath: readonly PropertyKey[],
+  entries: readonly { readonly key: unknown; readonly path: readonly PropertyKey[] }[],
   what: string,
   problems: FieldProblem[],
 ): void {
-  const first = new Map<string, number>();
-  items.forEach((item, index) => {
-    const key = keyOf(item);
-    if (typeof key !== 'string') return;
+  const first = new Map<string, readonly PropertyKey[]>();
+  for (const { key, path } of entries) {
+    if (typeof key !== 'string') continue;
     const seen = first.get(key);
-    if (seen === undefined) first.set(key, index);
+    if (seen === undefined) first.set(key, path);
     else {
       problems.push({
-        field: formatPath([...listPath, index, ...keyPath]),
-        message: `duplicate ${what} ${JSON.stringify(key)} (also at ${formatPath([...listPath, seen, ...keyPath])})`,
+        field: formatPath(path),
+        message: `duplicate ${what} ${JSON.stringify(key)} (also at ${formatPath(seen)})`,
       });
     }
-  });
+  }
 }
 
 function principalGlobProblem(glob: string): string | undefined {

@@ -3,14 +3,14 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { EventBridgeEvent } from 'aws-lambda';
 import { takeRequest } from '../app/intake';
-import { logger, metrics, runtime } from '../runtime';
+import { eventIntakeDeps, logger, metrics } from '../runtime';
 
 /**
  * Target of the EventBridge rule that matches the request detail-types from the allowed sources. A thrown
  * (retryable) error makes Lambda retry the asynchronous invocation, then hand it to the on-failure destination.
  */
 export const handler = middy(async (event: EventBridgeEvent<string, unknown>) => {
-  const result = await takeRequest(runtime().deps, { event });
+  const result = await takeRequest(eventIntakeDeps(), { event });
   return { status: result.status };
 })
   .use(injectLambdaContext(logger, { resetKeys: true }))

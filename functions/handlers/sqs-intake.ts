@@ -1,5 +1,5 @@
 import { takeRequest } from '../app/intake';
-import { runtime } from '../runtime';
+import { queueIntakeDeps } from '../runtime';
 import { sqsBatchHandler } from './sqs-batch';
 
 /**
@@ -7,6 +7,10 @@ import { sqsBatchHandler } from './sqs-batch';
  * failure (bad input is rejected with an outcome event and deleted).
  */
 export const handler = sqsBatchHandler(async (record) => {
-  const result = await takeRequest(runtime().deps, { sqsBody: record.body });
+  // SQS names the sender (SenderId); the body's claims about who sent it count for nothing.
+  const result = await takeRequest(queueIntakeDeps(), {
+    sqsBody: record.body,
+    senderId: record.attributes.SenderId,
+  });
   return result.status;
 });

@@ -17,6 +17,7 @@ import { handler as expiryTimerHandler } from '../../functions/handlers/expiry-t
 import { handler as sqsHandler } from '../../functions/handlers/sqs-intake';
 import { handler as sweeperHandler } from '../../functions/handlers/sweeper';
 import { type Edge, type EdgeOptions, startEdge } from './edge';
+import { BROKER_LOCAL_CREDENTIALS } from './identities';
 import { lambdaContext } from './lambda-context';
 import { ensureLeaseTable } from './lease-table';
 import type { QueueSeed, SubscribeOptions } from './sqs/types';
@@ -98,11 +99,19 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
     throw error;
   }
   try {
+    // The handlers sign as the broker's own role, as its functions' execution role would in AWS.
+    const own = edge.identities.byAccessKey(BROKER_LOCAL_CREDENTIALS.accessKeyId);
+    if (own?.secretAccessKey !== BROKER_LOCAL_CREDENTIALS.secretAccessKey) {
+      throw new Error(
+        `The identities file ${edge.identities.origin} must give the broker's functions access key ` +
+          `${BROKER_LOCAL_CREDENTIALS.accessKeyId} / secret ${BROKER_LOCAL_CREDENTIALS.secretAccessKey}.`,
+      );
+    }
     Object.assign(process.env, {
       AWS_ENDPOINT_URL: edge.url,
       AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_ACCESS_KEY_ID: BROKER_LOCAL_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: BROKER_LOCAL_CREDENTIALS.secretAccessKey,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       LEASE_TABLE_NAME: LOCAL_RESOURCE_NAMES.leaseTable,
       TIMER_QUEUE_URL: `${edge.url}/${edge.accountId}/${LOCAL_RESOURCE_NAMES.timerQueue}`,

@@ -1,6 +1,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdminHandler } from './admin';
+import { type AuthProtocol, sendAuthError } from './auth/errors';
+import { authenticate, claimedSigningService } from './auth/sigv4';
 import {
   type DynamoDbLocal,
   type DynamoDbLocalOptions,
@@ -12,10 +14,14 @@ import { createEksHandler } from './eks/routes';
 import { LocalEventBus } from './eventbridge/local-event-bus';
 import { createEventBridgeHandler } from './eventbridge/routes';
 import type { LocalEventBusOptions } from './eventbridge/types';
-import { BodyTooLargeError, type EdgeRequest, readBody, sendAwsError, signingService } from './http';
+import { BodyTooLargeError, type EdgeRequest, readBody, type ServiceHandler, sendAwsError } from './http';
+import { createIamHandler } from './iam/routes';
+import { DEFAULT_IDENTITIES_FILE, type LocalIdentities, loadIdentities } from './identities';
+import { type QueryService, queryParameters, queryServiceOf } from './query-xml';
 import { LocalQueues } from './sqs/local-queues';
 import { createSqsHandler } from './sqs/routes';
 import type { LocalQueuesOptions } from './sqs/types';
+import { handleSts } from './sts/routes';
 
 export interface EdgeOptions {
   /** 127.0.0.1 unless told otherwise: the edge is for this machine only. */
@@ -32,6 +38,8 @@ export interface EdgeOptions {
   readonly eventBridge?: Pick<LocalEventBusOptions, 'busNames'>;
   /** DynamoDB Local behind the edge; `false` starts none (DynamoDB calls then answer 503). */
   readonly dynamodb?: DynamoDbLocalOptions | false;
+  /** The access keys the edge accepts and whose they are; infra/local/identities.json by default. */
+  readonly identitiesFile?: string;
 }
 
 export interface Edge {
@@ -43,6 +51,7 @@ export interface Edge {
   readonly bus: LocalEventBus;
   readonly queues: LocalQueues;
   readonly dynamodb: DynamoDbLocal | undefined;
+  readonly identities: LocalIdentities;
   close(): Promise<void>;
 }
 
@@ -68,6 +77,8 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
   const host = options.host ?? '127.0.0.1';
   const accountId = options.accountId ?? DEFAULT_ACCOUNT_ID;
   const region = options.region ?? DEFAULT_REGION;
+  // Read first: a bad identities file stops the edge before anything listens.
+  const identities = loadIdentities(options.identitiesFile ?? DEFAULT_IDENTITIES_FILE);
   const eks = new EksEmulator(options.eks);
   const bus = new LocalEventBus({ accountId, region, ...options.eventBridge });
   const queues = new LocalQueues({ accountId, region, ...options.sqs });
@@ -90,6 +101,8 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
     events: createEventBridgeHandler(bus),
     sqs: createSqsHandler(queues),
     dynamodb: dynamodb ? proxyToDynamoDb(dynamodb.endpoint) : undefined,
+    sts: handleSts,
+    iam: createIamHandler(identities),
     admin: createAdminHandler({ eks, bus, queues }),
   };
 
@@ -114,38 +127,44 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
       }
       throw error;
     }
-    const parsed = new URL(req.url ?? '/', url);
+    const rawUrl = req.url ?? '/';
+    const queryAt = rawUrl.indexOf('?');
     const request: EdgeRequest = {
       method: req.method ?? 'GET',
-      rawPath: (req.url ?? '/').split('?')[0] ?? '/',
-      query: parsed.searchParams,
+      rawPath: queryAt < 0 ? rawUrl : rawUrl.slice(0, queryAt),
+      query: new URL(rawUrl, url).searchParams,
+      rawQuery: queryAt < 0 ? '' : rawUrl.slice(queryAt + 1),
       headers: req.headers,
       body,
       origin: `http://${req.headers.host ?? `${host}:${port}`}`,
     };
-    const target = String(req.headers['x-amz-target'] ?? '');
-    if (target.startsWith('DynamoDB_20120810.')) {
-      if (!handlers.dynamodb) {
-        sendAwsError(res, 503, 'ServiceUnavailableException', 'DynamoDB Local is not running on this edge.');
-        return;
-      }
-      await handlers.dynamodb(request, res);
-    } else if (target.startsWith('AWSEvents.')) {
-      await handlers.events(request, res);
-    } else if (target.startsWith('AmazonSQS.')) {
-      await handlers.sqs(request, res);
-    } else if (request.rawPath.startsWith('/_edge/')) {
+    // The admin routes are the edge's own, not AWS's: never signed.
+    if (request.rawPath.startsWith('/_edge/')) {
       await handlers.admin(request, res);
-    } else if (signingService(req.headers) === 'eks' || isEksPath(request.rawPath)) {
-      await handlers.eks(request, res);
-    } else {
+      return;
+    }
+    const route = routeOf(request);
+    if (!route) {
       sendAwsError(
         res,
         404,
         'UnknownOperationException',
         `The local edge serves no operation at ${request.method} ${request.rawPath}`,
       );
+      return;
     }
+    if (route.service === 'dynamodb' && !handlers.dynamodb) {
+      sendAwsError(res, 503, 'ServiceUnavailableException', 'DynamoDB Local is not running on this edge.');
+      return;
+    }
+    // Every AWS call is signed by a known identity, checked before the service sees it.
+    const auth = await authenticate(request, identities);
+    if (!auth.ok) {
+      sendAuthError(res, route.protocol, auth.kind, auth.message);
+      return;
+    }
+    const handler = handlers[route.service] as ServiceHandler;
+    await handler({ ...request, caller: auth.caller }, res);
   }
 
   return {
@@ -157,12 +176,35 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
     bus,
     queues,
     dynamodb,
+    identities,
     async close() {
       queues.close();
       await closeServer(server);
       await dynamodb?.stop();
     },
   };
+}
+
+type Service = 'dynamodb' | 'events' | 'sqs' | 'eks' | QueryService;
+
+/** Which service a request is for, and so in which protocol a refusal must be worded. */
+function routeOf(request: EdgeRequest): { service: Service; protocol: AuthProtocol } | undefined {
+  const target = String(request.headers['x-amz-target'] ?? '');
+  if (target.startsWith('DynamoDB_20120810.')) {
+    return { service: 'dynamodb', protocol: { kind: 'json', contentType: 'application/x-amz-json-1.0' } };
+  }
+  if (target.startsWith('AWSEvents.')) {
+    return { service: 'events', protocol: { kind: 'json', contentType: 'application/x-amz-json-1.1' } };
+  }
+  if (target.startsWith('AmazonSQS.')) return { service: 'sqs', protocol: { kind: 'sqs-json' } };
+  const signedFor = claimedSigningService(request);
+  if (signedFor === 'eks' || (signedFor === undefined && isEksPath(request.rawPath))) {
+    return { service: 'eks', protocol: { kind: 'rest-json' } };
+  }
+  const query =
+    signedFor === 'sts' || signedFor === 'iam' ? signedFor : queryServiceOf(queryParameters(request));
+  if (query) return { service: query, protocol: { kind: 'query', service: query } };
+  return undefined;
 }
 
 function isEksPath(rawPath: string): boolean {

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AuthenticatedCaller } from './identities';
 
 /** One request as the edge hands it to a service: the raw pieces, body already read. */
 export interface EdgeRequest {
@@ -6,10 +7,17 @@ export interface EdgeRequest {
   /** Raw path, still percent-encoded: EKS path labels must be split before they are decoded. */
   readonly rawPath: string;
   readonly query: URLSearchParams;
+  /** The query string as received, still percent-encoded (what a SigV4 signature covers). */
+  readonly rawQuery?: string;
   readonly headers: IncomingMessage['headers'];
   readonly body: Buffer;
   /** The base URL the client used, e.g. http://127.0.0.1:4566, for building queue URLs. */
   readonly origin: string;
+  /**
+   * Who signed the request, set by the edge once the signature checks out (every AWS call; never the /_edge/
+   * admin routes). Services that decide by resource policy evaluate it against this principal.
+   */
+  readonly caller?: AuthenticatedCaller;
 }
 
 /** A service behind the edge. It answers the request or, for a dropped-connection fault, destroys the socket. */
@@ -51,14 +59,6 @@ export function sendAwsError(
     'x-amzn-errortype': type,
     ...options.extraHeaders,
   });
-}
-
-/** The signing service from a SigV4 Authorization header: `Credential=AKID/date/region/SERVICE/aws4_request`. */
-export function signingService(headers: IncomingMessage['headers']): string | undefined {
-  const auth = headers.authorization;
-  if (typeof auth !== 'string') return undefined;
-  const match = /Credential=[^/]+\/\d{8}\/[^/]+\/([^/]+)\/aws4_request/.exec(auth);
-  return match?.[1];
 }
 
 export async function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {

@@ -5,6 +5,7 @@ import { DEFAULT_RULES_FILE, startLocalBroker } from './broker';
 import { DynamoDbLocalError } from './dynamodb-local';
 import { DEFAULT_EDGE_PORT, PortInUseError } from './edge';
 import { AUTHENTICATION_MODES, type ClusterSeed } from './eks/model';
+import { DEFAULT_IDENTITIES_FILE, IdentitiesFileError } from './identities';
 
 const USAGE = `Usage: npm start -- [options]
 
@@ -20,6 +21,8 @@ Options:
   --rules <file>      access rules (default ${DEFAULT_RULES_FILE}); the EKS emulator serves their clusters
   --clusters <file>   instead, a JSON list of clusters for the emulator: [{"name","region","accountId",
                       "authenticationMode"}]
+  --identities <file> the access keys the edge accepts (every AWS call must be SigV4-signed by one) and
+                      the IAM principal each stands for (default infra/local/identities.json)
   -h, --help          show this help`;
 
 async function main(): Promise<void> {
@@ -29,6 +32,7 @@ async function main(): Promise<void> {
       'db-path': { type: 'string' },
       clusters: { type: 'string' },
       rules: { type: 'string' },
+      identities: { type: 'string' },
       'sweep-interval': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -46,6 +50,7 @@ async function main(): Promise<void> {
     rulesFile: values.rules ?? DEFAULT_RULES_FILE,
     ...(values.clusters ? { eks: { clusters: readClusters(values.clusters) } } : {}),
     dynamodb: dbPath ? { dbPath } : {},
+    identitiesFile: values.identities ?? DEFAULT_IDENTITIES_FILE,
     print: (line) => console.log(line),
     sweepIntervalMs: parseSeconds(values['sweep-interval'] ?? '60') * 1000,
   });
@@ -59,6 +64,8 @@ async function main(): Promise<void> {
   console.log(
     `  DynamoDB Local: ${dbPath ? `on disk in ${dbPath}` : 'in memory'} (pid ${edge.dynamodb?.pid})`,
   );
+  console.log(`  Identities (${edge.identities.origin}): access key / secret, principal (unique id)`);
+  for (const line of edge.identities.describe()) console.log(`    ${line}`);
   console.log('  Try:');
   console.log(
     `    export AWS_ENDPOINT_URL=${edge.url} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1`,
@@ -145,6 +152,7 @@ main().catch((error: unknown) => {
     error instanceof UsageError ||
     error instanceof DynamoDbLocalError ||
     error instanceof ConfigurationError ||
+    error instanceof IdentitiesFileError ||
     error instanceof RangeError
   ) {
     console.error(`error: ${error.message}`);

@@ -57,3 +57,29 @@ export const sub = (template: string): CfnValue => ({ 'Fn::Sub': template });
 export function policyDocument(statements: readonly PolicyStatement[]): PolicyDocument {
   return { Version: '2012-10-17', Statement: statements };
 }
+
+/**
+ * `value` as a JSON string in the deployed stack: every intrinsic function inside becomes a `${Vn}` variable of
+ * one `Fn::Sub`, so an output can show a policy document with its ARNs resolved (no AWS::LanguageExtensions).
+ */
+export function jsonSub(value: CfnValue): CfnValue {
+  const variables: Record<string, CfnValue> = {};
+  const placeholder = (intrinsic: CfnValue): string => {
+    const name = `V${Object.keys(variables).length}`;
+    variables[name] = intrinsic;
+    return `\${${name}}`;
+  };
+  const walk = (node: CfnValue | undefined): unknown => {
+    if (node === undefined || typeof node !== 'object') {
+      // A literal `${` would be read as a variable: Fn::Sub escapes it as `${!`.
+      return typeof node === 'string' ? node.replaceAll('${', '${!') : node;
+    }
+    if (Array.isArray(node)) return node.map(walk);
+    const record = node as { readonly [key: string]: CfnValue | undefined };
+    const keys = Object.keys(record);
+    if (keys.length === 1 && (keys[0] === 'Ref' || keys[0]?.startsWith('Fn::'))) return placeholder(node);
+    return Object.fromEntries(keys.map((key) => [key, walk(record[key])]));
+  };
+  const text = JSON.stringify(walk(value));
+  return Object.keys(variables).length === 0 ? text : { 'Fn::Sub': [text, variables] };
+}

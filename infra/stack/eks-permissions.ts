@@ -8,14 +8,25 @@
  * | --------------------------------- | ----------------- | ------------------------------------------------------- |
  * | DescribeAccessEntry, ListAssociatedAccessPolicies | access-entry | none (reads)                              |
  * | CreateAccessEntry                 | cluster           | type STANDARD, owner tag, principal matches a rule      |
- * | TagResource                       | access-entry      | owner tag only (tagging on create needs it)             |
+ * | TagResource                       | access-entry      | owner tag only; STANDARD entry of a rules' principal    |
  * | AssociateAccessPolicy             | access-entry      | policy, scope, namespaces and principal a rule allows   |
- * | DisassociateAccessPolicy          | access-entry      | a grantable policy                                      |
- * | DeleteAccessEntry                 | access-entry      | the entry carries the owner tag                         |
+ * | DisassociateAccessPolicy          | access-entry      | a grantable policy; STANDARD entry of a rules' principal |
+ * | DeleteAccessEntry                 | access-entry      | owner tag; STANDARD entry of a rules' principal         |
  *
- * Taking access away is deliberately less conditioned than giving it: a lease granted under yesterday's rules
- * must still be revocable after the rules were narrowed, so Disassociate is not limited to today's rules.
- * Associate is, and it is also the call that NARROWS a namespace scope (EKS replaces the scope on re-associate):
+ * The access-entry resource type carries the condition keys `eks:principalArn` and `eks:accessEntryType` (with
+ * aws:ResourceTag, eks:clusterName, eks:kubernetesGroups, eks:username): Service Authorization Reference, "Actions,
+ * resources, and condition keys for Amazon Elastic Kubernetes Service", resource types table, access-entry. So
+ * every action on an entry (TagResource, DisassociateAccessPolicy, DeleteAccessEntry) can be held to the STANDARD
+ * entries of the principals the rules could grant: the role cannot tag the cluster creator's entry as its own and
+ * delete it, nor strip ClusterAdmin from it, nor touch a node's entry. TagResource takes them IfExists: it is also
+ * authorized when an entry is created with its tag, where CreateAccessEntry's own conditions already hold, and a
+ * key missing there must not fail every grant; on an existing entry the keys are there and are enforced.
+ *
+ * Taking access away is otherwise less conditioned than giving it: a lease granted under yesterday's rules must
+ * still be revocable after the rules' policies or namespaces were narrowed, so Disassociate is not limited to
+ * today's policies and scopes. Its principal is: remove a principal glob from the rules only once its leases have
+ * ended, or their revocation is refused and they go irrevocable (alarmed) until the glob is back or an operator
+ * forgets them. Associate is limited, and it is also the call that NARROWS a namespace scope (EKS replaces the scope on re-associate):
  * after a rules change drops a policy or namespace glob while leases of it are active, narrowing such a
  * lease's scope is refused and the lease goes irrevocable (alarmed) until the rules or the lease are dealt with.
  * Likewise a baseline scope outside the rules' globs cannot be merged into a grant: that grant fails loudly.
@@ -176,6 +187,8 @@ export function clusterStatements(
       Condition: {
         StringEquals: { [ownerTag]: OWNER_TAG_VALUE },
         'ForAllValues:StringEquals': { 'aws:TagKeys': [OWNER_TAG_KEY] },
+        StringEqualsIfExists: { 'eks:accessEntryType': 'STANDARD' },
+        StringLikeIfExists: { 'eks:principalArn': principals },
       },
     });
   }
@@ -202,6 +215,8 @@ export function clusterStatements(
             },
     });
   });
+  // Nobody the rules could grant: nothing to take away either (and IAM refuses an empty condition list).
+  if (principals.length === 0) return statements;
   statements.push({
     Sid: `DisassociateGrantable${index}`,
     Effect: 'Allow',
@@ -211,6 +226,8 @@ export function clusterStatements(
       ArnEquals: {
         'eks:policyArn': GRANTABLE_POLICY_NAMES.map((name) => accessPolicyArn(cluster.partition, name)),
       },
+      StringEquals: { 'eks:accessEntryType': 'STANDARD' },
+      StringLike: { 'eks:principalArn': principals },
     },
   });
   statements.push({
@@ -218,8 +235,15 @@ export function clusterStatements(
     Effect: 'Allow',
     Action: ['eks:DeleteAccessEntry'],
     Resource: [entries],
-    // The planner deletes only entries it created and that still carry its tag; IAM holds it to that.
-    Condition: { StringEquals: { [`aws:ResourceTag/${OWNER_TAG_KEY}`]: OWNER_TAG_VALUE } },
+    // The planner deletes only entries it created and that still carry its tag; IAM holds it to that, and to the
+    // STANDARD entries of the rules' principals (the tag alone is the broker's word: it could tag any entry).
+    Condition: {
+      StringEquals: {
+        [`aws:ResourceTag/${OWNER_TAG_KEY}`]: OWNER_TAG_VALUE,
+        'eks:accessEntryType': 'STANDARD',
+      },
+      StringLike: { 'eks:principalArn': principals },
+    },
   });
   return statements;
 }

@@ -18,6 +18,7 @@ import {
   type CfnResource,
   type CfnValue,
   getAtt,
+  jsonSub,
   type PolicyStatement,
   policyDocument,
   ref,
@@ -25,6 +26,7 @@ import {
   sub,
 } from './cloudformation';
 import { eksStatements } from './eks-permissions';
+import { type IntakePolicies, intakePolicies } from './intake-policies';
 
 /** The functions of serverless.yml, by their keys there. */
 export const BROKER_FUNCTIONS = [
@@ -60,6 +62,8 @@ interface FunctionNeeds {
   readonly indexes: readonly string[];
   /** Queue of its asynchronous on-failure destination. */
   readonly onFailure?: string;
+  /** Resolves SQS SenderIds to the queue integrations' roles (iam:GetRole on exactly those). */
+  readonly resolvesSenders?: boolean;
 }
 
 /**
@@ -76,7 +80,7 @@ export const FUNCTION_NEEDS: Readonly<Record<BrokerFunction, FunctionNeeds>> = {
     indexes: [],
     onFailure: 'IntakeEventsDeadLetterQueue',
   },
-  sqsIntake: { consumes: ['RequestsQueue'], armsTimers: true, indexes: [] },
+  sqsIntake: { consumes: ['RequestsQueue'], armsTimers: true, indexes: [], resolvesSenders: true },
   expiryTimer: { consumes: ['TimerQueue'], armsTimers: true, indexes: [] },
   sweeper: { consumes: [], armsTimers: true, indexes: [DUE_INDEX] },
   driftCheck: { consumes: [], armsTimers: false, indexes: [DUE_INDEX] },
@@ -87,8 +91,14 @@ export const FUNCTION_NEEDS: Readonly<Record<BrokerFunction, FunctionNeeds>> = {
 export interface StackOptions {
   readonly stage: string;
   readonly rules: AccessRules;
-  /** A bus name (`default`) or ARN. */
+  /**
+   * The bus requests arrive on and outcomes go to: a name or ARN. The stage's own name
+   * (stageResourceNames(stage).eventBus) means the stack creates it, with its policy; any other bus must exist,
+   * and its owner attaches the statements of the EventBusPolicy output.
+   */
   readonly eventBusName: string;
+  /** Roles besides the functions' that may publish the broker's outcome events (the operator CLI's `forget`). */
+  readonly operatorRoleArns?: readonly string[];
   /** An existing SNS topic for alarm actions; absent: the stack creates one. */
   readonly alarmTopicArn?: string;
   /** Timeouts of the functions that consume queues: a message must stay invisible while it is processed. */
@@ -177,32 +187,39 @@ export function buildStack(options: StackOptions): StackFragment {
       SqsManagedSseEnabled: true,
     },
   };
-  resources.IntakeEventsDeadLetterQueuePolicy = {
-    Type: 'AWS::SQS::QueuePolicy',
-    Properties: {
-      Queues: [ref('IntakeEventsDeadLetterQueue')],
-      PolicyDocument: {
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Sid: 'IntakeRuleDeadLetters',
-            Effect: 'Allow',
-            Principal: { Service: 'events.amazonaws.com' },
-            Action: 'sqs:SendMessage',
-            Resource: getAtt('IntakeEventsDeadLetterQueue', 'Arn'),
-            Condition: { ArnEquals: { 'aws:SourceArn': getAtt('IntakeRequestsRule', 'Arn') } },
-          },
-        ],
+  const ownsBus = options.eventBusName === names.eventBus;
+  const busArn = eventBusArn(options.eventBusName);
+  const policies = frontDoorPolicies(options, busArn);
+  if (ownsBus) {
+    resources.EventBus = {
+      Type: 'AWS::Events::EventBus',
+      Properties: {
+        Name: names.eventBus,
+        Description: `${prefix}: access requests in, outcome events out`,
+        Policy: policies.bus as unknown as CfnValue,
       },
-    },
-  };
+    };
+  }
+  const queuePolicies: readonly [string, keyof IntakePolicies][] = [
+    ['RequestsQueue', 'requestsQueue'],
+    ['TimerQueue', 'timerQueue'],
+    ['RequestsDeadLetterQueue', 'requestsDeadLetterQueue'],
+    ['TimerDeadLetterQueue', 'timerDeadLetterQueue'],
+    ['IntakeEventsDeadLetterQueue', 'intakeEventsDeadLetterQueue'],
+  ];
+  for (const [queueId, key] of queuePolicies) {
+    resources[`${queueId}Policy`] = {
+      Type: 'AWS::SQS::QueuePolicy',
+      Properties: { Queues: [ref(queueId)], PolicyDocument: policies[key] as unknown as CfnValue },
+    };
+  }
 
   resources.IntakeRequestsRule = {
     Type: 'AWS::Events::Rule',
     Properties: {
       Name: names.intakeRule,
       Description: 'Access requests from the sources the access rules allow',
-      EventBusName: options.eventBusName,
+      EventBusName: ownsBus ? ref('EventBus') : options.eventBusName,
       State: 'ENABLED',
       EventPattern: {
         source: [...options.rules.sources],
@@ -340,6 +357,18 @@ export function buildStack(options: StackOptions): StackFragment {
   }
 
   outputs.LeaseTableName = { Description: 'The lease table', Value: ref('LeaseTable') };
+  outputs.EventBusName = {
+    Description: 'Put access requests here; outcome events are published here',
+    Value: ownsBus ? ref('EventBus') : options.eventBusName,
+  };
+  outputs.EventBusArn = { Description: 'The event bus', Value: ownsBus ? getAtt('EventBus', 'Arn') : busArn };
+  if (!ownsBus) {
+    // The stack does not own this bus, so it cannot attach the policy: its owner must (README, Deploy).
+    outputs.EventBusPolicy = {
+      Description: 'Attach this policy to the existing event bus (aws events put-permission --policy)',
+      Value: jsonSub(policies.bus as unknown as CfnValue),
+    };
+  }
   outputs.RequestsQueueUrl = { Description: 'Send access requests here', Value: ref('RequestsQueue') };
   outputs.RequestsQueueArn = { Description: 'The intake queue', Value: getAtt('RequestsQueue', 'Arn') };
   outputs.TimerQueueUrl = { Description: 'Expiry timers', Value: ref('TimerQueue') };
@@ -348,6 +377,29 @@ export function buildStack(options: StackOptions): StackFragment {
     Value: getAtt('IntakeRequestsRule', 'Arn'),
   };
   return { Resources: resources, Outputs: outputs };
+}
+
+/** The front door's resource policies, with the functions' roles as the broker's principals. */
+export function frontDoorPolicies(options: StackOptions, busArn: CfnValue): IntakePolicies {
+  const roleArn = (name: BrokerFunction): CfnValue => getAtt(roleLogicalId(name), 'Arn');
+  const where = (need: (needs: FunctionNeeds) => boolean) =>
+    BROKER_FUNCTIONS.filter((name) => need(FUNCTION_NEEDS[name])).map(roleArn);
+  return intakePolicies(options.rules, {
+    busArn,
+    requestsQueueArn: getAtt('RequestsQueue', 'Arn'),
+    timerQueueArn: getAtt('TimerQueue', 'Arn'),
+    requestsDeadLetterQueueArn: getAtt('RequestsDeadLetterQueue', 'Arn'),
+    timerDeadLetterQueueArn: getAtt('TimerDeadLetterQueue', 'Arn'),
+    intakeEventsDeadLetterQueueArn: getAtt('IntakeEventsDeadLetterQueue', 'Arn'),
+    intakeRuleArn: getAtt('IntakeRequestsRule', 'Arn'),
+    roles: {
+      publishers: [...BROKER_FUNCTIONS.map(roleArn), ...(options.operatorRoleArns ?? [])],
+      timerArmers: where((needs) => needs.armsTimers),
+      // No function sends requests to itself.
+      requestSenders: [],
+      intakeFailureSenders: where((needs) => needs.onFailure === 'IntakeEventsDeadLetterQueue'),
+    },
+  });
 }
 
 function managedPolicyLogicalId(index: number): string {
@@ -410,6 +462,18 @@ export function functionStatements(name: BrokerFunction, options: StackOptions):
       Resource: needs.consumes.map((queue) => getAtt(queue, 'Arn')),
     });
   }
+  if (needs.resolvesSenders) {
+    const roles = queueSenderRoles(options.rules);
+    if (roles.length > 0) {
+      statements.push({
+        Sid: 'ResolveQueueSenders',
+        Effect: 'Allow',
+        // SQS names a message's sender by its role's unique id; GetRole on the queue integrations' roles maps it back.
+        Action: ['iam:GetRole'],
+        Resource: roles,
+      });
+    }
+  }
   if (needs.onFailure) {
     statements.push({
       Sid: 'OnFailureDestination',
@@ -421,6 +485,19 @@ export function functionStatements(name: BrokerFunction, options: StackOptions):
   return statements;
 }
 
+/** The roles whose queue messages the intake accepts (functions/runtime.ts resolves the same list). */
+function queueSenderRoles(rules: StackOptions['rules']): string[] {
+  return [
+    ...new Set(
+      rules.integrations
+        .filter((integration) => integration.queue)
+        .flatMap((integration) => integration.principals)
+        .filter((arn) => arn.includes(':role/')),
+    ),
+  ].sort();
+}
+
+/** Written out rather than GetAtt: the roles name the bus and the bus's policy names the roles. */
 function eventBusArn(nameOrArn: string): CfnValue {
   if (nameOrArn.startsWith('arn:')) return nameOrArn;
   return sub(`arn:\${AWS::Partition}:events:\${AWS::Region}:\${AWS::AccountId}:event-bus/${nameOrArn}`);

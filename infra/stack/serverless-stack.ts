@@ -20,7 +20,10 @@ export interface ServerlessSettings {
   readonly accessRulesFile: string;
   /** Where the JSON the functions load is written (custom.compiledAccessRulesFile; in every zip). */
   readonly compiledAccessRulesFile: string;
+  /** The stage's own bus name (the stack creates it) or an existing bus's name or ARN. */
   readonly eventBusName: string;
+  /** Comma-separated role ARNs that may also publish the broker's outcome events; empty: none. */
+  readonly operatorRoleArns: string;
   /** Empty: the stack creates its own topic. */
   readonly alarmTopicArn: string;
   readonly timeoutSeconds: StackOptions['timeoutSeconds'];
@@ -28,6 +31,7 @@ export interface ServerlessSettings {
 
 const BUS_NAME = /^(?:arn:[\w-]+:events:[\w-]+:\d{12}:event-bus\/)?[A-Za-z0-9._\-/]{1,256}$/;
 const TOPIC_ARN = /^arn:[\w-]+:sns:[\w-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/;
+const ROLE_ARN = /^arn:[\w-]+:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 
 export function serverlessResources(settings: ServerlessSettings): StackFragment {
   if (settings.service !== SERVICE_NAME) {
@@ -46,6 +50,15 @@ export function serverlessResources(settings: ServerlessSettings): StackFragment
       `param alarmTopicArn must be empty or an SNS topic ARN, got ${JSON.stringify(settings.alarmTopicArn)}`,
     );
   }
+  const operatorRoleArns = settings.operatorRoleArns
+    .split(',')
+    .map((arn) => arn.trim())
+    .filter((arn) => arn !== '');
+  for (const arn of operatorRoleArns) {
+    if (!ROLE_ARN.test(arn)) {
+      throw new Error(`param operatorRoleArns must list IAM role ARNs, got ${JSON.stringify(arn)}`);
+    }
+  }
   const rules = compileRules(
     resolve(settings.serviceDir, settings.accessRulesFile),
     resolve(settings.serviceDir, settings.compiledAccessRulesFile),
@@ -54,6 +67,7 @@ export function serverlessResources(settings: ServerlessSettings): StackFragment
     stage: settings.stage,
     rules,
     eventBusName: settings.eventBusName,
+    operatorRoleArns,
     ...(settings.alarmTopicArn === '' ? {} : { alarmTopicArn: settings.alarmTopicArn }),
     timeoutSeconds: settings.timeoutSeconds,
   });

@@ -4,8 +4,10 @@ import { takeRequest } from '../../functions/app/intake';
 import type { AccessApi } from '../../functions/app/ports';
 import { OWNER_TAG_KEY } from '../../functions/core/model';
 import { appDeps, START_MS } from '../support/fakes/app-deps';
+import { freshRequestId, withDetail } from '../support/fixtures';
 import {
   ADMIN,
+  ALICE_SESSION,
   accessOf,
   appliedMutations,
   auditTypes,
@@ -15,6 +17,7 @@ import {
   grantEvent,
   namespaces,
   ONCALL,
+  proven,
   requestIdOf,
   revokeEvent,
   SAMPLE_SECONDS,
@@ -121,15 +124,21 @@ describe('grant', () => {
     const result = await send(world, event);
 
     // Assert
-    expect(result).toMatchObject({ status: 'rejected', rejection: { code: 'BREAK_GLASS_REQUIRED' } });
+    // Cluster admin is not in the ticketing integration's ceiling: no rule it may use allows it.
+    expect(result).toMatchObject({ status: 'rejected', rejection: { code: 'NOT_ALLOWED' } });
     expect(world.outcomes.published).toEqual([
       {
         detailType: 'Access Grant Rejected',
         detail: expect.objectContaining({
           requestId: requestIdOf(event),
           requestType: 'Access Grant Requested',
-          code: 'BREAK_GLASS_REQUIRED',
+          code: 'NOT_ALLOWED',
           policyArn: ADMIN,
+          origin: {
+            integration: 'ticketing',
+            sender: '111122223333:com.example.ticketing',
+            requestedByProof: 'asserted',
+          },
         }),
       },
     ]);
@@ -141,14 +150,18 @@ describe('grant', () => {
   it('grants break-glass admin with its own event, a WARN log and a timer for a lease within the window', async () => {
     // Arrange
     const world = appDeps();
-    const event = grantEvent({
-      principalArn: ONCALL,
-      policyArn: 'AmazonEKSClusterAdminPolicy',
-      accessScope: { type: 'cluster' },
-      breakGlass: true,
-      durationSeconds: 600,
-      reason: 'SEV1: payments API down, rolling back by hand',
-    });
+    // Through the on-call integration, by alice herself, proven (break-glass rules require proof and self).
+    const event = proven(
+      world,
+      grantEvent({
+        principalArn: ONCALL,
+        policyArn: 'AmazonEKSClusterAdminPolicy',
+        accessScope: { type: 'cluster' },
+        breakGlass: true,
+        durationSeconds: 600,
+        reason: 'SEV1: payments API down, rolling back by hand',
+      }),
+    );
     const requestId = requestIdOf(event);
 
     // Act
@@ -164,6 +177,45 @@ describe('grant', () => {
     expect(world.timers.armed).toEqual([{ timer: { requestId, expiresAt: START + 600 }, delaySeconds: 600 }]);
     expect(world.log.messages('warn')).toEqual(['break-glass grant requested', 'access granted']);
     expect(world.metrics.total('BreakGlassGranted')).toBe(1);
+    expect((await world.table.findLease(requestId))?.origin).toEqual({
+      integration: 'oncall',
+      sender: '111122223333:com.example.oncall',
+      requestedByProof: 'proven',
+      provenBy: ALICE_SESSION,
+    });
+  });
+
+  it('finishes a proven grant delivered again after its proof expired, with no second outcome; the proof serves no other request', async () => {
+    // Arrange
+    const world = appDeps();
+    const event = proven(
+      world,
+      grantEvent({
+        principalArn: ONCALL,
+        policyArn: 'AmazonEKSClusterAdminPolicy',
+        accessScope: { type: 'cluster' },
+        breakGlass: true,
+        durationSeconds: 600,
+        reason: 'SEV1: payments API down, rolling back by hand',
+      }),
+    );
+    const first = await send(world, event);
+    world.clock.advance(120);
+    const replayed = withDetail(event, { requestId: freshRequestId('REPLAY') });
+
+    // Act
+    const again = await send(world, event);
+    const other = await send(world, replayed);
+
+    // Assert
+    expect(first.status).toBe('granted');
+    expect(again.status).toBe('duplicate');
+    expect(other).toMatchObject({ status: 'rejected', rejection: { code: 'PROOF_WRONG_BODY' } });
+    expect(world.outcomes.types()).toEqual([
+      ['Access Granted', requestIdOf(event)],
+      ['Break Glass Access Granted', requestIdOf(event)],
+      ['Access Grant Rejected', requestIdOf(replayed)],
+    ]);
   });
 
   it('merges two overlapping namespaced leases into one scope, then narrows it to the one left', async () => {

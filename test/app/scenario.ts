@@ -2,8 +2,10 @@ import type { EventBridgeEvent } from 'aws-lambda';
 import type { HandleResult } from '../../functions/app/handle-request';
 import { takeRequest } from '../../functions/app/intake';
 import type { AccessScope } from '../../functions/core/model';
+import { bodySha256, presignedCall } from '../../functions/core/proof';
 import type { FakeWorld } from '../support/fakes/app-deps';
 import { freshRequestId, sampleEvent, withDetail } from '../support/fixtures';
+import { aProof } from '../support/proofs';
 
 /** Shared steps of the use-case scenarios: requests from the samples in events/, and reads of the fake EKS. */
 
@@ -37,6 +39,37 @@ export function extendEvent(
 
 export function requestIdOf(event: RequestEvent): string {
   return String(event.detail.requestId);
+}
+
+/** The on-call integration's source (infra/access-rules.yaml): people on call, proven, break-glass allowed. */
+export const ONCALL_SOURCE = 'com.example.oncall';
+/** What STS answers for alice's local key: a session of her role. */
+export const ALICE_SESSION = 'arn:aws:sts::111122223333:assumed-role/oncall-alice/oncallalice';
+
+/**
+ * `event` as a person sends it through a proven integration: from `source`, with a proof of its detail that the
+ * fake STS vouches for as `caller`, signed now (the world's clock) with a fresh nonce.
+ */
+export function proven(
+  world: FakeWorld,
+  event: RequestEvent,
+  caller = ALICE_SESSION,
+  source = ONCALL_SOURCE,
+): RequestEvent {
+  const detail = { ...event.detail };
+  delete detail.proof;
+  const signedAt = new Date(world.clock.now()).toISOString().replace(/[-:]|\.\d{3}/g, '');
+  const proof = aProof(detail, {
+    date: signedAt,
+    credential: `oncallalice/${signedAt.slice(0, 8)}/us-east-1/sts/aws4_request`,
+    audience: world.deps.audience,
+    nonce: `nonce-${requestIdOf(event).replace(/[^A-Za-z0-9_-]/g, '-')}`.slice(0, 64),
+  });
+  world.proofs.vouch(
+    presignedCall(proof, { audience: proof.audience, bodySha256: bodySha256(detail) }),
+    caller,
+  );
+  return { ...event, source, detail: { ...detail, proof } };
 }
 
 /** Delivers a request the way both intake handlers do. */

@@ -5,6 +5,7 @@ import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { type BuildOptions, build, type Metafile } from 'esbuild';
 import { parse } from 'yaml';
+import { bundleBudgetKiB } from '../support/bundle-budget';
 import { type BenchContext, median, round, row } from './support';
 
 const run = promisify(execFile);
@@ -43,7 +44,6 @@ export const used = [DynamoDBDocumentClient.from(new DynamoDBClient({})), new EK
 `;
 const BENCH = '7 cold start';
 const HANDLERS_DIR = 'functions/handlers';
-const MAX_KIB = 600;
 const STARTS = 10;
 
 /**
@@ -95,9 +95,10 @@ export async function coldStart(ctx: BenchContext): Promise<void> {
 
     for (const bundle of bundles) {
       const kib = bundle.bytes / 1024;
+      const budget = bundleBudgetKiB(bundle.name);
       row(ctx.rows, BENCH, `${bundle.name}: bundle size (KiB, minified, SDK bundled)`, round(kib, 1), {
-        bar: `<= ${MAX_KIB}`,
-        pass: kib <= MAX_KIB,
+        bar: `<= ${budget}`,
+        pass: kib <= budget,
       });
       const initMs = median(starts.get(bundle.name) ?? []);
       row(

@@ -1,5 +1,6 @@
 import { LOCAL_RESOURCE_NAMES } from '../../functions/config/names';
 import { OUTCOME_SOURCE } from '../../functions/core/names';
+import { localCaller } from '../support/callers';
 import {
   type BenchContext,
   EKS_LATENCY_MS,
@@ -50,9 +51,13 @@ export async function revocationLag(ctx: BenchContext): Promise<void> {
       const principal = principalArn(ctx.runId, `lag-${i}`);
       principals.set(requestId, principal);
       const durationSeconds = 5 + Math.floor((i * 60) / LEASES);
-      queues.send(LOCAL_RESOURCE_NAMES.requestsQueue, {
-        body: sqsBody(grantEvent({ requestId, principalArn: principal, durationSeconds })),
-      });
+      queues.send(
+        LOCAL_RESOURCE_NAMES.requestsQueue,
+        {
+          body: sqsBody(grantEvent({ requestId, principalArn: principal, durationSeconds })),
+        },
+        localCaller(),
+      );
     }
     await waitFor(() => eventAt.size + failed >= LEASES, 150_000, `${LEASES} revocations`);
   } finally {

@@ -1,5 +1,6 @@
 import { LOCAL_RESOURCE_NAMES } from '../../functions/config/names';
 import { OUTCOME_SOURCE } from '../../functions/core/names';
+import { localCaller } from '../support/callers';
 import {
   type BenchContext,
   EKS_LATENCY_MS,
@@ -62,7 +63,7 @@ export async function throughput(ctx: BenchContext): Promise<{ grantsPerSecond: 
   eks.faults.resetCounts();
   const callsBefore = eks.totalCalls();
   const t0 = performance.now();
-  for (const body of bodies) queues.send(LOCAL_RESOURCE_NAMES.requestsQueue, { body });
+  for (const body of bodies) queues.send(LOCAL_RESOURCE_NAMES.requestsQueue, { body }, localCaller());
   try {
     await waitFor(() => outcomes.size >= GRANTS, 480_000, `${GRANTS} grant outcomes`);
   } finally {

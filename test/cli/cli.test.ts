@@ -22,6 +22,20 @@ async function cli(...argv: string[]): Promise<string> {
   return lines.join('\n');
 }
 
+/**
+ * Runs one CLI command as the local identity `accessKeyId` (its secret is its id), as a person would with their
+ * own credentials; the handlers' clients resolved their own (the broker's) before.
+ */
+async function cliAs(accessKeyId: string, ...argv: string[]): Promise<string> {
+  const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
+  Object.assign(process.env, { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: accessKeyId });
+  try {
+    return await cli(...argv);
+  } finally {
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: saved.id, AWS_SECRET_ACCESS_KEY: saved.secret });
+  }
+}
+
 async function cliError(...argv: string[]): Promise<string> {
   try {
     await cli(...argv);
@@ -106,11 +120,13 @@ describe('npx eks-access-broker against the local broker', () => {
     expect(subjectHistory).toMatch(/revoked/);
   });
 
-  it('sends a break-glass grant with cluster admin by default, and reports a rule refusal', async () => {
-    const oncall = freshPrincipal('oncall');
+  it('sends a break-glass grant with cluster admin by default, proven as its on-call engineer, and reports a rule refusal', async () => {
+    // alice, on call, for herself: break-glass rules need the requester's proof, and the requester as beneficiary.
+    const oncall = 'arn:aws:iam::111122223333:role/oncall-alice';
     const developer = freshPrincipal('dev');
 
-    const breakGlass = await cli(
+    const breakGlass = await cliAs(
+      'oncallalice',
       'break-glass',
       '--cluster',
       'demo',
@@ -122,7 +138,8 @@ describe('npx eks-access-broker against the local broker', () => {
       'INC-1: API server down, need to inspect webhooks',
       '--wait',
     );
-    const refused = await cli(
+    const refused = await cliAs(
+      'oncallalice',
       'break-glass',
       '--cluster',
       'demo',
@@ -140,7 +157,9 @@ describe('npx eks-access-broker against the local broker', () => {
       'arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy',
     ]);
     expect(refused).toContain('Access Grant Rejected');
-    expect(refused).toContain('NOT_ALLOWED');
+    expect(refused).toContain(
+      'NOT_ALLOWED: no rule of integration oncall allows AmazonEKSClusterAdminPolicy',
+    );
   });
 
   it('forgets only irrevocable leases, and says what to do instead', async () => {

@@ -75,6 +75,33 @@ describe('what the CLI prints', () => {
     );
   });
 
+  it('names who asked for a lease: the integration, the sender, and a requester proven or asserted', () => {
+    const proven: Lease = {
+      ...lease,
+      origin: {
+        integration: 'self-service',
+        sender: '111122223333:com.example.self-service',
+        requestedByProof: 'proven',
+        provenBy: 'arn:aws:sts::111122223333:assumed-role/dev-bob/bob',
+      },
+    };
+    const asserted: Lease = {
+      ...lease,
+      origin: {
+        integration: 'ticketing',
+        sender: 'arn:aws:iam::111122223333:role/ticketing-integration',
+        requestedByProof: 'asserted',
+      },
+    };
+
+    expect(leaseHeadline(proven)).toBe(
+      `REQ-1: AmazonEKSViewPolicy for arn:aws:iam::111122223333:role/dev on demo, active; asked by ${lease.requestedBy} (proven: arn:aws:sts::111122223333:assumed-role/dev-bob/bob) through self-service, sent by 111122223333:com.example.self-service`,
+    );
+    expect(leaseHeadline(asserted)).toBe(
+      `REQ-1: AmazonEKSViewPolicy for arn:aws:iam::111122223333:role/dev on demo, active; asked by ${lease.requestedBy} (asserted) through ticketing, sent by arn:aws:iam::111122223333:role/ticketing-integration`,
+    );
+  });
+
   it('lists leases in aligned columns with the time they have left', () => {
     const irrevocable: Lease = {
       ...lease,

@@ -11,7 +11,7 @@ import {
 } from '../../functions/core/contract';
 import type { BrokerRequest, GrantRequest, Rejection } from '../../functions/core/model';
 
-const OPTIONS = { allowedSources: ['com.example.ticketing'] } as const;
+const OPTIONS = { allowedSources: ['com.example.ticketing', 'com.example.oncall'] } as const;
 const EVENTS = new URL('../../events/', import.meta.url);
 
 const readJson = (path: string): unknown => JSON.parse(readFileSync(new URL(path, EVENTS), 'utf8'));
@@ -99,7 +99,7 @@ describe('sample events', () => {
     });
   });
 
-  it('keeps the conventions integrators rely on: one source, cluster demo, account 111122223333', () => {
+  it('keeps the conventions integrators rely on: the ticketing source (break-glass: on-call), cluster demo, account 111122223333', () => {
     // Arrange
     const files = [
       'grant-namespaced.json',
@@ -117,7 +117,8 @@ describe('sample events', () => {
     const clusters = new Set(events.flatMap((event) => event.detail?.clusterName ?? []));
 
     // Assert
-    expect([...sources]).toEqual(['com.example.ticketing']);
+    // Break-glass comes only through the on-call integration (infra/access-rules.yaml).
+    expect([...sources]).toEqual(['com.example.ticketing', 'com.example.oncall']);
     expect([...accounts]).toEqual(['111122223333']);
     expect([...clusters]).toEqual(['demo']);
   });

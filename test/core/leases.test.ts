@@ -10,6 +10,7 @@ import {
   wantedAccess,
 } from '../../functions/core/leases';
 import type { ExtendRequest, GrantRequest, Lease } from '../../functions/core/model';
+import { TICKETING_CALLER } from '../support/callers';
 
 const T0 = 1_800_000_000;
 
@@ -39,7 +40,10 @@ function extendBy(seconds: number, reason = 'more time'): ExtendRequest {
 }
 
 function activeLease(grantedAt = T0, maxDurationSeconds = 4 * 3600): Lease {
-  return activate(newLease(request, { ruleId: 'r', maxDurationSeconds }, grantedAt - 1), grantedAt);
+  return activate(
+    newLease(request, { ruleId: 'r', maxDurationSeconds }, grantedAt - 1, TICKETING_CALLER),
+    grantedAt,
+  );
 }
 
 describe('fingerprintOf', () => {

@@ -8,13 +8,9 @@ import { compileRules, loadRulesYaml, readRulesYaml } from '../../functions/conf
 import { parseRequest } from '../../functions/core/contract';
 import { ConfigurationError } from '../../functions/core/errors';
 import { globMatch, namespaceCovered } from '../../functions/core/glob';
-import type { GrantRequest, Rejection } from '../../functions/core/model';
-import {
-  clusterConfig,
-  type Decision,
-  evaluateGrant,
-  evaluateSource,
-} from '../../functions/core/rule-decision';
+import { integrationOfSource } from '../../functions/core/integrations';
+import type { Caller, GrantRequest, Rejection } from '../../functions/core/model';
+import { clusterConfig, type Decision, evaluateGrant } from '../../functions/core/rule-decision';
 import { type AccessRules, validateRules } from '../../functions/core/rules';
 
 const RULES_PATH = fileURLToPath(new URL('../../infra/access-rules.yaml', import.meta.url));
@@ -24,6 +20,16 @@ const ACCOUNT = '111122223333';
 const role = (name: string) => `arn:aws:iam::${ACCOUNT}:role/${name}`;
 const policy = (name: string) => `arn:aws:eks::aws:cluster-access-policy/${name}`;
 const BREAK_GLASS_REASON = 'INC-42: API servers down, need admin to inspect webhooks';
+/** The ticketing integration's role sending on the queue: asserted, no proof. */
+const TICKETING: Caller = { integration: 'ticketing', sender: role('ticketing-integration') };
+/** On-call alice's own break-glass command, proven by STS. */
+const ONCALL_ALICE: Caller = {
+  integration: 'oncall',
+  sender: `${ACCOUNT}:com.example.oncall`,
+  proven: `arn:aws:sts::${ACCOUNT}:assumed-role/oncall-alice/alice`,
+};
+/** The integration of the minimal file VALID. */
+const APP: Caller = { integration: 'app', sender: role('app') };
 
 function grant(overrides: Partial<GrantRequest> = {}): GrantRequest {
   return {
@@ -69,8 +75,7 @@ function problemsOf(yamlText: string): string[] {
 }
 
 const VALID = `
-version: 1
-sources: [com.example.ticketing]
+version: 2
 clusters:
   - name: demo
     region: us-east-1
@@ -78,6 +83,12 @@ clusters:
 breakGlass:
   minReasonLength: 20
   maxDurationSeconds: 3600
+integrations:
+  - id: app
+    principals: ['arn:aws:iam::111122223333:role/app']
+    sources: [com.example.ticketing]
+    rules: [view]
+    requestedBy: asserted
 rules:
   - id: view
     clusters: [demo]
@@ -87,14 +98,33 @@ rules:
     maxDurationSeconds: 3600
 `;
 
-/** VALID with its single rule replaced by `rules` (YAML text of the list items). */
-const withRules = (rules: string) => `${VALID.slice(0, VALID.indexOf('rules:'))}rules:\n${rules}`;
+/** VALID with `yaml` (YAML text of list items) added to its integrations. */
+const withIntegration = (yaml: string) => VALID.replace('\nrules:\n', `\n${yaml}rules:\n`);
+
+/** VALID with its single rule replaced by `rules` (YAML text of the list items), all in the app's ceiling. */
+const withRules = (rules: string) => {
+  const ids = [...rules.matchAll(/- id: (\S+)/g)].map((match) => match[1]);
+  const head = VALID.slice(0, VALID.indexOf('\nrules:') + 1).replace(
+    'rules: [view]',
+    `rules: [${ids.join(', ')}]`,
+  );
+  return `${head}rules:\n${rules}`;
+};
 
 describe('the shipped infra/access-rules.yaml', () => {
   it('loads, deeply frozen, with its origin', () => {
     // Assert
     expect(shipped.origin).toBe(RULES_PATH);
-    expect(shipped.sources).toEqual(['com.example.ticketing']);
+    expect(shipped.sources).toEqual([
+      'com.example.ticketing',
+      'com.example.oncall',
+      'com.example.self-service',
+    ]);
+    expect(shipped.integrations.map((integration) => integration.id)).toEqual([
+      'ticketing',
+      'oncall',
+      'self-service',
+    ]);
     expect(shipped.clusters).toEqual([
       { name: 'demo', region: 'us-east-1', accountId: ACCOUNT, partition: 'aws' },
     ]);
@@ -107,36 +137,40 @@ describe('the shipped infra/access-rules.yaml', () => {
     ['AmazonEKSEditPolicy', { type: 'namespace', namespaces: ['anything-*'] }],
     ['AmazonEKSViewPolicy', { type: 'cluster' }],
     ['AmazonEKSEditPolicy', { type: 'cluster' }],
-  ] as const)('allows %s %j to any role of the account for up to 8 h', (name, accessScope) => {
-    // Act
-    const decision = evaluateGrant(
-      shipped,
-      grant({
-        policyArn: policy(name),
-        accessScope,
-        durationSeconds: 8 * 3600,
-        principalArn: role('team/x/dev'),
-      }),
-    );
+  ] as const)(
+    'allows %s %j to any role of the account for up to 8 h through ticketing',
+    (name, accessScope) => {
+      // Act
+      const decision = evaluateGrant(
+        shipped,
+        grant({
+          policyArn: policy(name),
+          accessScope,
+          durationSeconds: 8 * 3600,
+          principalArn: role('team/x/dev'),
+        }),
+        TICKETING,
+      );
 
-    // Assert
-    expect(allowedRule(decision)).toBe('developers-view-edit');
-    expect(decision).toMatchObject({
-      maxDurationSeconds: 28800,
-      cluster: { name: 'demo', accountId: ACCOUNT },
-    });
-  });
+      // Assert
+      expect(allowedRule(decision)).toBe('developers-view-edit');
+      expect(decision).toMatchObject({
+        maxDurationSeconds: 28800,
+        cluster: { name: 'demo', accountId: ACCOUNT },
+      });
+    },
+  );
 
   it('refuses view or edit beyond 8 h, naming the maximum', () => {
     // Act
-    const rejection = denied(evaluateGrant(shipped, grant({ durationSeconds: 8 * 3600 + 1 })));
+    const rejection = denied(evaluateGrant(shipped, grant({ durationSeconds: 8 * 3600 + 1 }), TICKETING));
 
     // Assert
     expect(rejection).toMatchObject({ code: 'DURATION_TOO_LONG', field: 'detail.durationSeconds' });
     expect(rejection.reason).toMatch(/at most 28800 seconds \(8 h\)/);
   });
 
-  it('allows cluster admin to an on-call role through break-glass, for up to 1 h', () => {
+  it('allows cluster admin to a proven on-call role through break-glass, for up to 1 h', () => {
     // Act
     const decision = evaluateGrant(
       shipped,
@@ -147,7 +181,9 @@ describe('the shipped infra/access-rules.yaml', () => {
         durationSeconds: 3600,
         breakGlass: true,
         reason: BREAK_GLASS_REASON,
+        source: 'com.example.oncall',
       }),
+      ONCALL_ALICE,
     );
 
     // Assert
@@ -166,6 +202,7 @@ describe('the shipped infra/access-rules.yaml', () => {
       'detail.accessScope',
     ],
     ['to a role that is not on call', { principalArn: role('developer') }, 'NOT_ALLOWED', undefined],
+    ['to another on-call role', { principalArn: role('oncall-bob') }, 'NOT_SELF', 'detail.principalArn'],
   ] as const)('refuses cluster admin %s', (_label, overrides, code, field) => {
     // Arrange
     const request = grant({
@@ -174,11 +211,12 @@ describe('the shipped infra/access-rules.yaml', () => {
       accessScope: { type: 'cluster' },
       breakGlass: true,
       reason: BREAK_GLASS_REASON,
+      source: 'com.example.oncall',
       ...overrides,
     });
 
     // Act
-    const rejection = denied(evaluateGrant(shipped, request));
+    const rejection = denied(evaluateGrant(shipped, request, ONCALL_ALICE));
 
     // Assert
     expect(rejection.code).toBe(code);
@@ -186,14 +224,17 @@ describe('the shipped infra/access-rules.yaml', () => {
   });
 
   it('allows an on-call role the everyday policies as a normal request', () => {
-    expect(allowedRule(evaluateGrant(shipped, grant({ principalArn: role('oncall-alice') })))).toBe(
-      'developers-view-edit',
-    );
+    expect(
+      allowedRule(evaluateGrant(shipped, grant({ principalArn: role('oncall-alice') }), TICKETING)),
+    ).toBe('developers-view-edit');
   });
 
   it('refuses a break-glass request for a policy only normal rules allow', () => {
+    // Arrange
+    const request = grant({ breakGlass: true, reason: BREAK_GLASS_REASON, source: 'com.example.oncall' });
+
     // Act
-    const rejection = denied(evaluateGrant(shipped, grant({ breakGlass: true, reason: BREAK_GLASS_REASON })));
+    const rejection = denied(evaluateGrant(shipped, request, ONCALL_ALICE));
 
     // Assert
     expect(rejection).toMatchObject({ code: 'NOT_ALLOWED', field: 'detail.breakGlass' });
@@ -213,16 +254,16 @@ describe('the shipped infra/access-rules.yaml', () => {
     const request = grant(overrides);
 
     // Act
-    const rejection = denied(evaluateGrant(shipped, request));
+    const rejection = denied(evaluateGrant(shipped, request, TICKETING));
 
     // Assert
     expect(rejection).toEqual({
       code: 'NOT_ALLOWED',
-      reason: `no rule allows ${name} for ${request.principalArn} on cluster demo`,
+      reason: `no rule of integration ticketing allows ${name} for ${request.principalArn} on cluster demo`,
     });
   });
 
-  it('allows the grant samples in events/', () => {
+  it('allows the grant samples in events/ through the integration that owns their source, break-glass through on-call', () => {
     for (const name of ['grant-namespaced.json', 'grant-cluster.json', 'grant-break-glass.json']) {
       // Arrange
       const event: unknown = JSON.parse(
@@ -230,9 +271,22 @@ describe('the shipped infra/access-rules.yaml', () => {
       );
       const parsed = parseRequest(event, { allowedSources: shipped.sources });
       if (!parsed.ok || parsed.request.kind !== 'grant') throw new Error(`${name} does not parse as a grant`);
+      // Break-glass only comes through on-call, and only for the proven on-call engineer.
+      const request = parsed.request.breakGlass
+        ? { ...parsed.request, source: 'com.example.oncall' }
+        : parsed.request;
+      const integration = integrationOfSource(shipped, request.source);
+      if (!integration) throw new Error(`${name}: no integration owns ${request.source}`);
+      const caller: Caller = {
+        integration: integration.id,
+        sender: `${ACCOUNT}:${request.source}`,
+        ...(integration.requestedBy === 'proven'
+          ? { proven: `arn:aws:sts::${ACCOUNT}:assumed-role/${request.principalArn.split('/').at(-1)}/me` }
+          : {}),
+      };
 
       // Act
-      const decision = evaluateGrant(shipped, parsed.request);
+      const decision = evaluateGrant(shipped, request, caller);
 
       // Assert
       expect(decision.allowed, name).toBe(true);
@@ -241,19 +295,21 @@ describe('the shipped infra/access-rules.yaml', () => {
 });
 
 describe('source and cluster', () => {
-  it('refuses a source that is not on the allow-list', () => {
+  it('refuses a source that no integration owns', () => {
     // Act
-    const rejection = denied(evaluateGrant(shipped, grant({ source: 'com.example.other' })));
+    const rejection = denied(evaluateGrant(shipped, grant({ source: 'com.example.other' }), TICKETING));
 
     // Assert
-    expect(rejection).toMatchObject({ code: 'SOURCE_NOT_ALLOWED', field: 'source' });
-    expect(evaluateSource(shipped, 'com.example.ticketing')).toBe(true);
-    expect(evaluateSource(shipped, 'com.example.other')).toBe(false);
+    expect(rejection).toEqual({
+      code: 'SOURCE_NOT_ALLOWED',
+      field: 'source',
+      reason: 'source "com.example.other" is not allowed for integration ticketing',
+    });
   });
 
   it('refuses a cluster that is not declared', () => {
     // Act
-    const rejection = denied(evaluateGrant(shipped, grant({ clusterName: 'prod' })));
+    const rejection = denied(evaluateGrant(shipped, grant({ clusterName: 'prod' }), TICKETING));
 
     // Assert
     expect(rejection).toMatchObject({ code: 'UNKNOWN_CLUSTER', field: 'detail.clusterName' });
@@ -273,11 +329,12 @@ describe('source and cluster', () => {
     const cnPrincipal = 'arn:aws-cn:iam::111122223333:role/developer';
 
     // Act
-    const barePolicy = denied(evaluateGrant(rules, grant({ principalArn: cnPrincipal })));
+    const barePolicy = denied(evaluateGrant(rules, grant({ principalArn: cnPrincipal }), APP));
     const awsPrincipal = denied(
       evaluateGrant(
         rules,
         grant({ policyArn: 'arn:aws-cn:eks::aws:cluster-access-policy/AmazonEKSViewPolicy' }),
+        APP,
       ),
     );
     const allowed = evaluateGrant(
@@ -286,6 +343,7 @@ describe('source and cluster', () => {
         principalArn: cnPrincipal,
         policyArn: 'arn:aws-cn:eks::aws:cluster-access-policy/AmazonEKSViewPolicy',
       }),
+      APP,
     );
 
     // Assert
@@ -319,9 +377,9 @@ describe('rule matching', () => {
     );
 
     // Act
-    const short = evaluateGrant(rules, grant({ durationSeconds: 600 }));
-    const long = evaluateGrant(rules, grant({ durationSeconds: 3600 }));
-    const tooLong = denied(evaluateGrant(rules, grant({ durationSeconds: 7201 })));
+    const short = evaluateGrant(rules, grant({ durationSeconds: 600 }), APP);
+    const long = evaluateGrant(rules, grant({ durationSeconds: 3600 }), APP);
+    const tooLong = denied(evaluateGrant(rules, grant({ durationSeconds: 7201 }), APP));
 
     // Assert
     expect(allowedRule(short)).toBe('first');
@@ -349,9 +407,10 @@ describe('rule matching', () => {
       evaluateGrant(
         rules,
         grant({ accessScope: { type: 'namespace', namespaces: ['kube-system', 'team-a'] } }),
+        APP,
       ),
     );
-    const clusterWide = denied(evaluateGrant(rules, grant({ accessScope: { type: 'cluster' } })));
+    const clusterWide = denied(evaluateGrant(rules, grant({ accessScope: { type: 'cluster' } }), APP));
 
     // Assert
     expect(namespaced).toMatchObject({ code: 'NOT_ALLOWED', field: 'detail.accessScope' });
@@ -377,10 +436,11 @@ describe('rule matching', () => {
     const sso = role('aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Dev_0123abcd');
 
     // Act
-    const allowed = evaluateGrant(rules, grant({ principalArn: sso, accessScope: { type: 'cluster' } }));
+    const allowed = evaluateGrant(rules, grant({ principalArn: sso, accessScope: { type: 'cluster' } }), APP);
     const other = evaluateGrant(
       rules,
       grant({ principalArn: role('AWSReservedSSO_Dev_x'), accessScope: { type: 'cluster' } }),
+      APP,
     );
 
     // Assert
@@ -424,9 +484,9 @@ describe('namespace coverage', () => {
     const scope = (...namespaces: string[]) => grant({ accessScope: { type: 'namespace', namespaces } });
 
     // Act / Assert
-    expect(evaluateGrant(rules, scope('team-a', 'shared', 'team-*')).allowed).toBe(true);
-    expect(evaluateGrant(rules, scope('team-a', 'other')).allowed).toBe(false);
-    expect(evaluateGrant(rules, scope('t*')).allowed).toBe(false);
+    expect(evaluateGrant(rules, scope('team-a', 'shared', 'team-*'), APP).allowed).toBe(true);
+    expect(evaluateGrant(rules, scope('team-a', 'other'), APP).allowed).toBe(false);
+    expect(evaluateGrant(rules, scope('t*'), APP).allowed).toBe(false);
   });
 
   it('matches globs without catastrophic backtracking', () => {
@@ -463,26 +523,43 @@ describe('loadRulesYaml', () => {
         clusterScope: false,
         maxDurationSeconds: 3600,
         breakGlassOnly: false,
+        requireProof: false,
+        self: false,
       },
     ]);
+    expect(rules.integrations).toEqual([
+      {
+        id: 'app',
+        principals: ['arn:aws:iam::111122223333:role/app'],
+        sources: ['com.example.ticketing'],
+        queue: false,
+        rules: ['view'],
+        breakGlass: false,
+        requestedBy: 'asserted',
+      },
+    ]);
+    expect(rules.sources).toEqual(['com.example.ticketing']);
     expect(rules.breakGlass).toEqual({ minReasonLength: 20, maxDurationSeconds: 3600 });
   });
 
   it('accepts a file without rules, which denies everything', () => {
     // Act
-    const rules = loadRulesYaml(`${VALID.slice(0, VALID.indexOf('rules:'))}rules: []\n`, 'empty.yaml');
+    const rules = loadRulesYaml(
+      `${VALID.slice(0, VALID.indexOf('\nrules:')).replace('rules: [view]', 'rules: []')}\nrules: []\n`,
+      'empty.yaml',
+    );
 
     // Assert
-    expect(denied(evaluateGrant(rules, grant())).code).toBe('NOT_ALLOWED');
+    expect(denied(evaluateGrant(rules, grant(), APP)).code).toBe('NOT_ALLOWED');
   });
 
   it.each([
     [
       'an unknown top-level key',
-      VALID.replace('version: 1', 'version: 1\nowner: platform'),
+      VALID.replace('version: 2', 'version: 2\nowner: platform'),
       'owner: unknown field',
     ],
-    ['the wrong version', VALID.replace('version: 1', 'version: 2'), 'version: must be 1'],
+    ['the wrong version', VALID.replace('version: 2', 'version: 3'), 'version: must be 2'],
     [
       'a missing clusters list',
       VALID.replace(/clusters:\n {2}- name: demo\n.*\n.*\n/, ''),
@@ -596,17 +673,125 @@ describe('loadRulesYaml', () => {
     [
       'the broker own source',
       VALID.replace('[com.example.ticketing]', '[eks-access-broker]'),
-      /^sources\[0\]: eks-access-broker is the broker's own source/,
+      "integrations[0].sources[0]: eks-access-broker is the broker's own source",
+    ],
+    [
+      'an AWS source',
+      VALID.replace('[com.example.ticketing]', '[aws.events]'),
+      'integrations[0].sources[0]: aws.* sources are reserved for AWS services',
     ],
     [
       'a duplicate source',
       VALID.replace('[com.example.ticketing]', '[a.b, a.b]'),
-      'sources[1]: duplicate source "a.b" (also at sources[0])',
+      'integrations[0].sources[1]: duplicate source "a.b" (also at integrations[0].sources[0])',
     ],
     [
       'a bad breakGlass value',
       VALID.replace('minReasonLength: 20', 'minReasonLength: 0'),
       'breakGlass.minReasonLength: must be at least 1',
+    ],
+    [
+      'a missing integrations list',
+      VALID.replace(/integrations:\n(?: {2}.*\n)+/, ''),
+      'integrations: is required',
+    ],
+    [
+      'an empty integrations list',
+      VALID.replace(/integrations:\n(?: {2}.*\n)+/, 'integrations: []\n'),
+      'integrations: must list at least one integration',
+    ],
+    [
+      'top-level sources in version 2',
+      VALID.replace('version: 2', 'version: 2\nsources: [com.example.ticketing]'),
+      'sources: unknown field: in version 2 each integration lists the sources it owns',
+    ],
+    [
+      'an unknown integration key',
+      VALID.replace('requestedBy: asserted', 'requestedBy: asserted\n    channel: sqs'),
+      'integrations[0].channel: unknown field',
+    ],
+    [
+      'a bad integration id',
+      VALID.replace('- id: app', '- id: -app'),
+      'integrations[0].id: must be 1-64 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit',
+    ],
+    [
+      'a missing requestedBy',
+      VALID.replace('    requestedBy: asserted\n', ''),
+      'integrations[0].requestedBy: is required',
+    ],
+    [
+      'an unknown requestedBy',
+      VALID.replace('requestedBy: asserted', 'requestedBy: trusted'),
+      "integrations[0].requestedBy: must be asserted (a system relaying its user) or proven (every request carries the requester's STS proof)",
+    ],
+    [
+      'an integration without sources',
+      VALID.replace('sources: [com.example.ticketing]', 'sources: []'),
+      'integrations[0].sources: must list at least one source',
+    ],
+    [
+      'an integration without principals',
+      VALID.replace("principals: ['arn:aws:iam::111122223333:role/app']", 'principals: []'),
+      /^integrations\[0\]\.principals: /,
+    ],
+    [
+      'an STS principal of an integration',
+      VALID.replace('role/app', 'assumed-role/app/x').replace(
+        ':iam::111122223333:assumed',
+        ':sts::111122223333:assumed',
+      ),
+      /^integrations\[0\]\.principals\[0\]: STS session ARNs never match/,
+    ],
+    [
+      'an integration principal without its account',
+      VALID.replace('iam::111122223333:role/app', 'iam::*:role/app'),
+      'integrations[0].principals[0]: must name its account (12 digits, no *): the broker checks that an event comes from the account of its integration',
+    ],
+    [
+      'a glob principal of an integration that uses the queue',
+      VALID.replace('role/app', 'role/app-*').replace(
+        'requestedBy: asserted',
+        'requestedBy: asserted\n    queue: true',
+      ),
+      "integrations[0].principals[0]: must be an exact ARN, without *, because the integration uses the queue: the broker resolves a queue message's sender by its exact role",
+    ],
+    [
+      'a ceiling naming an undeclared rule',
+      VALID.replace('rules: [view]', 'rules: [view, edit]'),
+      'integrations[0].rules[1]: rule "edit" is not declared under rules',
+    ],
+    [
+      'a ceiling naming a rule twice',
+      VALID.replace('rules: [view]', 'rules: [view, view]'),
+      'integrations[0].rules[1]: duplicate rule "view" (also at integrations[0].rules[0])',
+    ],
+    [
+      'a duplicate integration id',
+      withIntegration(
+        "  - id: app\n    principals: ['arn:aws:iam::111122223333:role/b']\n    sources: [b]\n    rules: []\n    requestedBy: proven\n",
+      ),
+      'integrations[1].id: duplicate integration id "app" (also at integrations[0].id)',
+    ],
+    [
+      'a source owned by two integrations',
+      withIntegration(
+        "  - id: other\n    principals: ['arn:aws:iam::111122223333:role/b']\n    sources: [b, com.example.ticketing]\n    rules: []\n    requestedBy: proven\n",
+      ),
+      'integrations[1].sources[1]: duplicate source "com.example.ticketing" (also at integrations[0].sources[0])',
+    ],
+    [
+      'a self rule that does not require proof',
+      VALID.replace(
+        /maxDurationSeconds: 3600\n$/,
+        'maxDurationSeconds: 600\n    breakGlassOnly: true\n    requireProof: false\n',
+      ),
+      'rules[0].self: a self rule needs requireProof: only a proven requester can be compared with the beneficiary (set requireProof: true, or self: false)',
+    ],
+    [
+      'a bad requireProof',
+      VALID.replace(/maxDurationSeconds: 3600\n$/, "maxDurationSeconds: 3600\n    requireProof: 'yes'\n"),
+      /^rules\[0\]\.requireProof: .*expected boolean/,
     ],
   ])('reports %s with its path', (_label, yamlText, expected) => {
     // Act
@@ -619,6 +804,81 @@ describe('loadRulesYaml', () => {
         problems.some((problem) => expected.test(problem)),
         problems.join('\n'),
       ).toBe(true);
+  });
+
+  it('refuses a version 1 file with one problem that says how to migrate', () => {
+    // Arrange
+    const version1 = `
+version: 1
+sources: [com.example.ticketing]
+clusters:
+  - name: demo
+    region: us-east-1
+    accountId: 111122223333
+rules:
+  - id: view
+    clusters: [demo]
+    principals: ['*']
+    policies: [AmazonEKSViewPolicy]
+    maxDurationSeconds: 3600
+`;
+
+    // Act
+    const problems = problemsOf(version1);
+
+    // Assert
+    expect(problems).toEqual([
+      'version: version 1 is no longer read: set version: 2 and replace the top-level sources with an integrations list, one entry per producer of requests (id, principals: the IAM roles that send for it, sources: move yours here, rules: the rule ids it may use, requestedBy: asserted or proven; optional queue, breakGlass, description); see infra/access-rules.yaml and functions/core/rules.ts',
+    ]);
+  });
+
+  it('defaults requireProof and self to breakGlassOnly, and keeps what a rule sets', () => {
+    // Arrange
+    const yamlText = withRules(`
+  - id: break-glass
+    clusters: [demo]
+    principals: ['arn:aws:iam::111122223333:role/*']
+    policies: [AmazonEKSClusterAdminPolicy]
+    clusterScope: true
+    maxDurationSeconds: 600
+    breakGlassOnly: true
+  - id: break-glass-for-others
+    clusters: [demo]
+    principals: ['arn:aws:iam::111122223333:role/*']
+    policies: [AmazonEKSClusterAdminPolicy]
+    clusterScope: true
+    maxDurationSeconds: 600
+    breakGlassOnly: true
+    self: false
+  - id: proven-view
+    clusters: [demo]
+    principals: ['arn:aws:iam::111122223333:role/*']
+    policies: [AmazonEKSViewPolicy]
+    clusterScope: true
+    maxDurationSeconds: 600
+    requireProof: true
+`);
+
+    // Act
+    const rules = loadRulesYaml(yamlText, 'defaults.yaml');
+
+    // Assert
+    expect(rules.rules.map(({ id, requireProof, self }) => ({ id, requireProof, self }))).toEqual([
+      { id: 'break-glass', requireProof: true, self: true },
+      { id: 'break-glass-for-others', requireProof: true, self: false },
+      { id: 'proven-view', requireProof: true, self: false },
+    ]);
+  });
+
+  it('accepts an integration with an empty ceiling, which refuses every grant it sends', () => {
+    // Act
+    const rules = loadRulesYaml(VALID.replace('rules: [view]', 'rules: []'), 'frozen.yaml');
+
+    // Assert
+    expect(denied(evaluateGrant(rules, grant(), APP))).toEqual({
+      code: 'NOT_ALLOWED',
+      reason: `no rule of integration app allows AmazonEKSViewPolicy for ${role('developer')} on cluster demo`,
+    });
   });
 
   it('reports a duplicate rule id', () => {
@@ -635,12 +895,18 @@ describe('loadRulesYaml', () => {
   it('lists every problem at once, including those of entries that have other problems', () => {
     // Arrange
     const yamlText = `
-version: 1
-sources: [com.example.ticketing]
+version: 2
 clusters:
   - name: demo
     region: us-east-1
     accountId: 111122223333
+integrations:
+  - id: app
+    principals: ['arn:aws:iam::111122223333:role/app*']
+    sources: [com.example.ticketing]
+    queue: true
+    rules: [a, b]
+    requestedBy: asserted
 rules:
   - id: a
     clusters: [demo, prod]
@@ -669,12 +935,14 @@ rules:
         /^rules\[1\]\.breakGlassOnly: a breakGlassOnly rule needs the breakGlass section/,
       ),
       'rules[1].id: duplicate rule id "a" (also at rules[0].id)',
+      "integrations[0].principals[0]: must be an exact ARN, without *, because the integration uses the queue: the broker resolves a queue message's sender by its exact role",
+      'integrations[0].rules[1]: rule "b" is not declared under rules',
     ]);
   });
 
   it.each([
-    ['a YAML syntax error', 'version: 1\nsources: [a\n', /test\.yaml/],
-    ['a duplicate YAML key', `${VALID}version: 1\n`, /Map keys must be unique/],
+    ['a YAML syntax error', 'version: 2\nclusters: [a\n', /test\.yaml/],
+    ['a duplicate YAML key', `${VALID}version: 2\n`, /Map keys must be unique/],
     ['a list instead of a mapping', '- 1\n- 2\n', /must be a mapping/],
     ['an empty file', '', /must be a mapping/],
     ['an unknown YAML tag', `${VALID}extra: !!js/function 'x'\n`, /Unresolved tag/],
@@ -699,7 +967,7 @@ rules:
 
   it('does not let YAML keys reach the prototype chain', () => {
     // Act
-    const problems = problemsOf(VALID.replace('version: 1', 'version: 1\n__proto__:\n  polluted: true'));
+    const problems = problemsOf(VALID.replace('version: 2', 'version: 2\n__proto__:\n  polluted: true'));
 
     // Assert
     expect(problems).toEqual(['__proto__: unknown field']);

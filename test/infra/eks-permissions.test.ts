@@ -8,8 +8,14 @@ import { asArray, iamProblems, iamStatements, type Template } from './template-a
 /** Two clusters managed directly (one in China, its own partition) and one in another account. */
 const RULES = loadRulesYaml(
   `
-version: 1
-sources: [com.example.ticketing]
+version: 2
+integrations:
+  - id: ticketing
+    principals: ['arn:aws:iam::111122223333:role/ticketing']
+    sources: [com.example.ticketing]
+    queue: true
+    rules: [team-a-view, ops-view-edit, partner-admin]
+    requestedBy: asserted
 clusters:
   - { name: prod, region: eu-west-1, accountId: '111122223333' }
   - { name: prod-cn, region: cn-north-1, accountId: '222233334444' }
@@ -51,7 +57,7 @@ function stackTemplate(): Template {
   const stack = buildStack({
     stage: 'test',
     rules: RULES,
-    eventBusName: 'default',
+    eventBusName: 'eks-access-broker-test-bus',
     timeoutSeconds: { sqsIntake: 30, expiryTimer: 30, deadLetter: 30 },
   });
   // Through JSON, as osls hands it to CloudFormation: a template is data, not shared objects.
@@ -118,6 +124,37 @@ describe('EKS permissions derived from the access rules', () => {
     ]);
   });
 
+  it('holds tagging, disassociation and deletion to STANDARD entries of the principals the rules grant', () => {
+    // Act
+    const statements = eksStatements(RULES);
+
+    // Assert
+    const bySid = (sid: string) => statements.find((statement) => statement.Sid === sid)?.Condition;
+    const prodPrincipals = ['arn:aws:iam::111122223333:role/ops', 'arn:aws:iam::111122223333:role/team-a-*'];
+    expect(bySid('TagOwnedAccessEntries0')).toEqual({
+      StringEquals: { 'aws:RequestTag/eks-access-broker/managed': 'true' },
+      'ForAllValues:StringEquals': { 'aws:TagKeys': ['eks-access-broker/managed'] },
+      StringEqualsIfExists: { 'eks:accessEntryType': 'STANDARD' },
+      StringLikeIfExists: { 'eks:principalArn': prodPrincipals },
+    });
+    expect(bySid('DisassociateGrantable0')).toMatchObject({
+      ArnEquals: { 'eks:policyArn': expect.arrayContaining([expect.stringContaining('ClusterAdminPolicy')]) },
+      StringEquals: { 'eks:accessEntryType': 'STANDARD' },
+      StringLike: { 'eks:principalArn': prodPrincipals },
+    });
+    expect(bySid('DeleteOwnedAccessEntries0')).toEqual({
+      StringEquals: {
+        'aws:ResourceTag/eks-access-broker/managed': 'true',
+        'eks:accessEntryType': 'STANDARD',
+      },
+      StringLike: { 'eks:principalArn': prodPrincipals },
+    });
+    // prod-cn is granted to team-a only.
+    expect(bySid('DeleteOwnedAccessEntries1')?.StringLike).toEqual({
+      'eks:principalArn': ['arn:aws:iam::111122223333:role/team-a-*'],
+    });
+  });
+
   it('passes the audit the packaged template is held to', () => {
     expect(iamProblems(stackTemplate(), RULES)).toEqual([]);
   });
@@ -176,6 +213,35 @@ describe('the IAM audit of the template test', () => {
       expect.arrayContaining([
         'EksAccessPolicy/CreateOwnedAccessEntries0: CreateAccessEntry not limited to STANDARD entries',
         'EksAccessPolicy/CreateOwnedAccessEntries0: CreateAccessEntry may set Kubernetes groups or a username',
+      ]),
+    );
+  });
+
+  it('fails on a deletion, disassociation or tag of entries of any type or any principal', () => {
+    // Arrange
+    const template = stackTemplate();
+    const remove = (sid: string, operator: string, key: string) => {
+      const statement = eksStatement(template, sid);
+      const condition = structuredClone(statement.Condition) as Record<string, Record<string, unknown>>;
+      delete condition[operator]?.[key];
+      statement.Condition = condition;
+    };
+    remove('DeleteOwnedAccessEntries0', 'StringEquals', 'eks:accessEntryType');
+    remove('DisassociateGrantable0', 'StringLike', 'eks:principalArn');
+    const tag = eksStatement(template, 'TagOwnedAccessEntries0');
+    const condition = structuredClone(tag.Condition) as Record<string, Record<string, unknown>>;
+    condition.StringLikeIfExists = { 'eks:principalArn': ['arn:aws:iam::111122223333:role/*'] };
+    tag.Condition = condition;
+
+    // Act
+    const problems = iamProblems(template, RULES);
+
+    // Assert
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'EksAccessPolicy/DeleteOwnedAccessEntries0: eks:DeleteAccessEntry not limited to STANDARD entries',
+        "EksAccessPolicy/DisassociateGrantable0: eks:DisassociateAccessPolicy not limited to the rules' principals",
+        'EksAccessPolicy/TagOwnedAccessEntries0: eks:TagResource on principal arn:aws:iam::111122223333:role/*, which no rule grants on arn:aws:eks:eu-west-1:111122223333:access-entry/prod/*',
       ]),
     );
   });

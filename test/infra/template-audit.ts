@@ -70,10 +70,13 @@ export function iamStatements(template: Template): FoundStatement[] {
 export function expectedEks(rules: AccessRules): {
   readonly resources: ReadonlySet<string>;
   readonly policiesByEntries: ReadonlyMap<string, ReadonlySet<string>>;
+  /** The principal globs of the rules that can grant on the cluster of these entries. */
+  readonly principalsByEntries: ReadonlyMap<string, ReadonlySet<string>>;
   readonly roleArns: ReadonlySet<string>;
 } {
   const resources = new Set<string>();
   const policiesByEntries = new Map<string, Set<string>>();
+  const principalsByEntries = new Map<string, Set<string>>();
   for (const cluster of rules.clusters) {
     // A cluster behind a roleArn is managed with that role's credentials, not the function's.
     if (cluster.roleArn) continue;
@@ -82,20 +85,25 @@ export function expectedEks(rules: AccessRules): {
     resources.add(`${base}:cluster/${cluster.name}`);
     resources.add(entries);
     const policies = new Set<string>();
+    const principals = new Set<string>();
     for (const rule of rules.rules) {
       if (!rule.clusters.some((pattern) => globMatch(pattern, cluster.name))) continue;
       for (const policy of rule.policies) policies.add(accessPolicyArn(cluster.partition, policy));
+      for (const principal of rule.principals) principals.add(principal);
     }
     policiesByEntries.set(entries, policies);
+    principalsByEntries.set(entries, principals);
   }
   const roleArns = new Set(rules.clusters.flatMap((cluster) => cluster.roleArn ?? []));
-  return { resources, policiesByEntries, roleArns };
+  return { resources, policiesByEntries, principalsByEntries, roleArns };
 }
 
 /**
  * The IAM problems of a template: wildcard actions, `*` resources, EKS resources that are not the configured
  * clusters', an AssociateAccessPolicy without the eks:policyArn and eks:accessScope conditions, or whose
- * policies differ from what the rules can grant, an entry deletion not limited to the broker's own entries.
+ * policies differ from what the rules can grant, an entry deletion not limited to the broker's own entries, and
+ * a tag, disassociation or deletion not limited to STANDARD entries of the principals the rules could grant
+ * (eks:accessEntryType and eks:principalArn, condition keys of the access-entry resource type).
  */
 export function iamProblems(template: Template, rules: AccessRules): string[] {
   const problems: string[] = [];
@@ -164,6 +172,33 @@ export function iamProblems(template: Template, rules: AccessRules): string[] {
         key.startsWith('aws:ResourceTag/'),
       );
       if (!tagged) problems.push(`${where}: DeleteAccessEntry not limited to entries tagged as the broker's`);
+    }
+    if (actions.includes('eks:DisassociateAccessPolicy')) {
+      const policyArns = statement.Condition?.ArnEquals?.['eks:policyArn'];
+      if (policyArns === undefined) problems.push(`${where}: DisassociateAccessPolicy without eks:policyArn`);
+    }
+    for (const action of ['eks:TagResource', 'eks:DeleteAccessEntry', 'eks:DisassociateAccessPolicy']) {
+      if (!actions.includes(action)) continue;
+      // Tagging is also authorized as part of CreateAccessEntry, where the entry's keys may be absent: IfExists.
+      const ifExists = action === 'eks:TagResource' ? 'IfExists' : '';
+      const condition = statement.Condition ?? {};
+      if (condition[`StringEquals${ifExists}`]?.['eks:accessEntryType'] !== 'STANDARD') {
+        problems.push(`${where}: ${action} not limited to STANDARD entries`);
+      }
+      const principals = asArray(condition[`StringLike${ifExists}`]?.['eks:principalArn']).map(String);
+      if (principals.length === 0) {
+        problems.push(`${where}: ${action} not limited to the rules' principals`);
+      }
+      for (const resource of resources) {
+        const allowed = expected.principalsByEntries.get(String(resource)) ?? new Set<string>();
+        for (const principal of principals) {
+          if (!allowed.has(principal)) {
+            problems.push(
+              `${where}: ${action} on principal ${principal}, which no rule grants on ${String(resource)}`,
+            );
+          }
+        }
+      }
     }
     if (actions.includes('sts:AssumeRole')) {
       for (const resource of resources) {

@@ -22,6 +22,8 @@ import { readRulesYaml } from '../../functions/config/access-rules-yaml';
 import { DEFAULT_LOCK_WAIT_MS } from '../../functions/config/defaults';
 import { DETAIL_TYPES } from '../../functions/core/contract';
 import { type LocalBroker, startLocalBroker } from '../../infra/local/broker';
+import { loadIdentities } from '../../infra/local/identities';
+import { bundleBudgetKiB } from '../support/bundle-budget';
 import { freshPrincipal, freshRequestId, sampleSqsEvent } from '../support/fixtures';
 import { asArray, iamProblems, iamStatements, resourcesOfType, type Template } from './template-audit';
 import { readZip } from './zip-entries';
@@ -33,8 +35,6 @@ const PREFIX = `eks-access-broker-${STAGE}`;
 const RULES_FILE = 'infra/access-rules.yaml';
 /** serverless.yml custom.compiledAccessRulesFile: the rules as the functions read them. */
 const COMPILED_RULES_FILE = 'infra/.generated/access-rules.json';
-/** The budget of one function's bundle (minified ESM, SDK and Powertools bundled); measured about 560 KiB. */
-const MAX_BUNDLE_BYTES = 600 * 1024;
 const RULES = readRulesYaml(join(ROOT, RULES_FILE));
 
 /** serverless.yml's functions: key, handler file, logical id prefix. */
@@ -108,7 +108,8 @@ describe('packaged template', () => {
       const variables = (fn.Environment as { Variables: Record<string, unknown> }).Variables;
       expect(variables).toMatchObject({
         LEASE_TABLE_NAME: { Ref: 'LeaseTable' },
-        EVENT_BUS_NAME: 'default',
+        // The stage's own bus, which the stack creates.
+        EVENT_BUS_NAME: `${PREFIX}-bus`,
         ACCESS_RULES_FILE: `/var/task/${COMPILED_RULES_FILE}`,
         TIMER_QUEUE_URL: { Ref: 'TimerQueue' },
         // serverless.yml's default param is the functions' own default.
@@ -193,7 +194,7 @@ describe('packaged template', () => {
 
   it('routes the request detail-types from the allowed sources to the EventBridge intake, with a DLQ', () => {
     const rule = resource('IntakeRequestsRule');
-    expect(rule.EventBusName).toBe('default');
+    expect(rule.EventBusName).toEqual({ Ref: 'EventBus' });
     expect(rule.EventPattern).toEqual({
       source: [...RULES.sources],
       'detail-type': [DETAIL_TYPES.grant, DETAIL_TYPES.revoke, DETAIL_TYPES.extend],
@@ -215,6 +216,27 @@ describe('packaged template', () => {
         OnFailure: { Destination: { 'Fn::GetAtt': ['IntakeEventsDeadLetterQueue', 'Arn'] } },
       },
     });
+  });
+
+  it("creates the stage's bus with its policy, and a policy on every queue", () => {
+    const bus = resource('EventBus');
+    expect(bus.Name).toBe(`${PREFIX}-bus`);
+    const statements = (bus.Policy as { Statement: { Sid: string; Effect: string }[] }).Statement;
+    // One deny and one allow per integration with sources, and the deny of forged outcome events.
+    const withSources = RULES.integrations.filter((integration) => integration.sources.length > 0);
+    expect(statements.filter((statement) => statement.Sid.startsWith('DenyForeignSources'))).toHaveLength(
+      withSources.length,
+    );
+    expect(statements.filter((statement) => statement.Sid.startsWith('AllowIntegration'))).toHaveLength(
+      withSources.length,
+    );
+    expect(statements.map((statement) => statement.Sid)).toContain('DenyForgedOutcomes');
+    const queues = resourcesOfType(template, 'AWS::SQS::Queue').map(([id]) => id);
+    const policed = resourcesOfType(template, 'AWS::SQS::QueuePolicy').flatMap(([, policy]) =>
+      asArray(policy.Properties?.Queues).map((queue) => (queue as { Ref: string }).Ref),
+    );
+    expect(policed.sort()).toEqual(queues.sort());
+    expect(template.Outputs?.EventBusName).toMatchObject({ Value: { Ref: 'EventBus' } });
   });
 
   it('runs the sweeper and drift-check every minute, one at a time', () => {
@@ -304,7 +326,7 @@ describe('packaged template', () => {
     }
     expect(resourcesOf('events:PutEvents').map(roleOf).sort()).toEqual(allRoles);
     for (const { statement } of resourcesOf('events:PutEvents')) {
-      expect(JSON.stringify(statement.Resource)).toContain(':event-bus/default');
+      expect(JSON.stringify(statement.Resource)).toContain(`:event-bus/${PREFIX}-bus`);
     }
     expect(resourcesOf('sqs:SendMessage').length).toBeGreaterThan(0);
     for (const { where, statement } of resourcesOf('sqs:SendMessage')) {
@@ -336,7 +358,7 @@ describe('packaged template', () => {
     }
   });
 
-  it('ships each function as one ESM bundle under 600 KiB with the compiled access rules beside it', () => {
+  it('ships each function as one ESM bundle within its budget with the compiled access rules beside it', () => {
     for (const [key, file] of FUNCTIONS) {
       const entries = readZip(join(packageDir, `${key}.zip`));
       expect(entries.map((entry) => entry.name).sort()).toEqual(
@@ -345,7 +367,7 @@ describe('packaged template', () => {
       const bundle = entries.find((entry) => entry.name.endsWith('.mjs'));
       const size = bundle?.size ?? 0;
       expect(size, `${key}'s bundle is ${(size / 1024).toFixed(0)} KiB`).toBeLessThanOrEqual(
-        MAX_BUNDLE_BYTES,
+        bundleBudgetKiB(file) * 1024,
       );
       // No YAML parser and no credential chain beyond the environment made it into the bundle.
       const code = bundle?.read().toString('utf8') ?? '';
@@ -457,8 +479,19 @@ describe('a packaged function', () => {
     const requestId = freshRequestId('BUNDLE');
     const principalArn = freshPrincipal('bundle');
     body.detail = { ...body.detail, requestId, principalArn };
+    // Sent by the example ticketing integration's role (access key `test` locally), as SQS would record it.
+    const senderId = loadIdentities().byAccessKey('test')?.caller.userId ?? '';
     return {
-      event: { Records: [{ ...record, messageId: requestId, body: JSON.stringify(body) }] },
+      event: {
+        Records: [
+          {
+            ...record,
+            messageId: requestId,
+            body: JSON.stringify(body),
+            attributes: { ...record.attributes, SenderId: senderId },
+          },
+        ],
+      },
       requestId,
       principalArn,
     };

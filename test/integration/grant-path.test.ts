@@ -11,6 +11,7 @@ import { type LocalBroker, startLocalBroker } from '../../infra/local/broker';
 import { lambdaContext } from '../../infra/local/lambda-context';
 import { LOCAL_CREDENTIALS } from '../support/aws';
 import { freshPrincipal, freshRequestId, sampleEvent, sampleSqsEvent, withDetail } from '../support/fixtures';
+import { signedByLocal } from '../support/proofs';
 
 const VIEW = 'arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy';
 const EDIT = 'arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy';
@@ -228,13 +229,13 @@ describe('overlapping leases', () => {
 describe('rejections', () => {
   it.each([
     [
-      'a policy only break-glass rules allow',
+      'a policy outside the ceiling of the ticketing integration',
       {
         policyArn: 'AmazonEKSClusterAdminPolicy',
         accessScope: { type: 'cluster' },
         principalArn: freshPrincipal('oncall'),
       },
-      'BREAK_GLASS_REQUIRED',
+      'NOT_ALLOWED',
     ],
     ['a cluster the rules do not declare', { clusterName: 'prod' }, 'UNKNOWN_CLUSTER'],
     ['a duration over the rule maximum', { durationSeconds: 28801 }, 'DURATION_TOO_LONG'],
@@ -290,11 +291,13 @@ describe('rejections', () => {
 
 describe('break-glass and failures', () => {
   it('grants break-glass access loudly: Access Granted and Break Glass Access Granted', async () => {
-    const principalArn = freshPrincipal('oncall');
-    const event = withDetail(sampleEvent('grant-break-glass.json'), {
-      requestId: freshRequestId('BG'),
-      principalArn,
-    });
+    // Through the on-call integration, by alice for herself, proven with her own key (break-glass rules are self).
+    const principalArn = 'arn:aws:iam::111122223333:role/oncall-alice';
+    const event = await signedByLocal(
+      withDetail(sampleEvent('grant-break-glass.json'), { requestId: freshRequestId('BG'), principalArn }),
+      'oncallalice',
+      broker.edge.url,
+    );
 
     const status = await send(event);
 

@@ -13,6 +13,7 @@ import type { BrokerRequest } from '../../functions/core/model';
 import type { TimerMessage } from '../../functions/core/timer-message';
 import { createRuntime } from '../../functions/runtime';
 import { type LocalBroker, startLocalBroker } from '../../infra/local/broker';
+import { TICKETING_CALLER } from '../support/callers';
 import { freshPrincipal, freshRequestId, sampleEvent, withDetail } from '../support/fixtures';
 import { countRequests, type RequestCounts } from '../support/request-counter';
 
@@ -85,6 +86,7 @@ async function grant(principalArn: string, changes: Record<string, unknown> = {}
       policyArn: 'AmazonEKSViewPolicy',
       ...changes,
     }),
+    TICKETING_CALLER,
   );
   expect(result.status).toBe('granted');
   return requestId;
@@ -95,7 +97,11 @@ function extendRequest(
   durationSeconds: number,
   reason = 'need more time',
 ): Promise<HandleResult> {
-  return handleRequest(deps, request('extend.json', { requestId, durationSeconds, reason }));
+  return handleRequest(
+    deps,
+    request('extend.json', { requestId, durationSeconds, reason }),
+    TICKETING_CALLER,
+  );
 }
 
 function policiesOf(principalArn: string) {
@@ -228,8 +234,8 @@ describe('revoke and extend', () => {
     const principalArn = freshPrincipal();
     const requestId = await grant(principalArn);
 
-    const first = await handleRequest(deps, request('revoke.json', { requestId }));
-    const again = await handleRequest(deps, request('revoke.json', { requestId }));
+    const first = await handleRequest(deps, request('revoke.json', { requestId }), TICKETING_CALLER);
+    const again = await handleRequest(deps, request('revoke.json', { requestId }), TICKETING_CALLER);
 
     expect(first.status).toBe('revoked');
     expect(again.status).toBe('duplicate');
@@ -255,7 +261,7 @@ describe('revoke and extend', () => {
   it('rejects revoke and extend of a request it does not know', async () => {
     const requestId = freshRequestId('UNKNOWN');
 
-    const revoke = await handleRequest(deps, request('revoke.json', { requestId }));
+    const revoke = await handleRequest(deps, request('revoke.json', { requestId }), TICKETING_CALLER);
     const extend = await extendRequest(requestId, 60);
 
     expect(revoke).toMatchObject({ status: 'rejected', rejection: { code: 'UNKNOWN_REQUEST' } });
@@ -299,7 +305,7 @@ describe('revocation failures', () => {
     const requestId = await grant(principalArn);
     local.edge.eks.faults.configure({ serverErrorRate: 1, operations: ['DeleteAccessEntry'] });
 
-    const revoking = await handleRequest(deps, request('revoke.json', { requestId }));
+    const revoking = await handleRequest(deps, request('revoke.json', { requestId }), TICKETING_CALLER);
     const forgotten = await forgetLease(
       deps,
       requestId,

@@ -2,6 +2,7 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Edge, startEdge } from '../../infra/local/edge';
 import { LOCAL_CREDENTIALS } from '../support/aws';
+import { signedFetch } from './signed-fetch';
 
 let edge: Edge;
 
@@ -52,16 +53,11 @@ describe('the /_edge admin endpoint', () => {
 
   it("answers a malformed percent-encoding with each service's own error, never a 500", async () => {
     const sqsBody = JSON.stringify({ QueueUrl: `${edge.url}/000000000000/bad%zz` });
-    const signedFor = (service: string) =>
-      `AWS4-HMAC-SHA256 Credential=test/20261128/us-east-1/${service}/aws4_request, SignedHeaders=host, Signature=0`;
-
-    const eks = await fetch(`${edge.url}/clusters/bad%zz/access-entries`, {
-      headers: { authorization: signedFor('eks') },
-    });
-    const sqs = await fetch(edge.url, {
+    const eks = await signedFetch(`${edge.url}/clusters/bad%zz/access-entries`, { service: 'eks' });
+    const sqs = await signedFetch(edge.url, {
+      service: 'sqs',
       method: 'POST',
       headers: {
-        authorization: signedFor('sqs'),
         'content-type': 'application/x-amz-json-1.0',
         'x-amz-target': 'AmazonSQS.ReceiveMessage',
       },

@@ -20,6 +20,7 @@ import {
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Edge, startEdge } from '../../infra/local/edge';
 import { caught, eksClient } from '../support/aws';
+import { signedFetch } from './signed-fetch';
 
 const ACCOUNT = '111122223333';
 const VIEW = 'arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy';
@@ -593,8 +594,13 @@ describe('the wire', () => {
     await createEntry(ROLE);
     const path = `/clusters/demo/access-entries/${encodeURIComponent(ROLE)}`;
 
-    const ok = await fetch(`${edge.url}${path}`);
-    const missing = await fetch(`${edge.url}/clusters/demo/access-entries/${encodeURIComponent(USER)}`);
+    const ok = await signedFetch(`${edge.url}${path}`, { service: 'eks' });
+    const missing = await signedFetch(
+      `${edge.url}/clusters/demo/access-entries/${encodeURIComponent(USER)}`,
+      {
+        service: 'eks',
+      },
+    );
 
     const body = (await ok.json()) as { accessEntry: { createdAt: unknown } };
     expect(ok.status).toBe(200);
@@ -608,7 +614,8 @@ describe('the wire', () => {
   });
 
   it('answers a malformed JSON body with a 400 and changes nothing', async () => {
-    const res = await fetch(`${edge.url}/clusters/demo/access-entries`, {
+    const res = await signedFetch(`${edge.url}/clusters/demo/access-entries`, {
+      service: 'eks',
       method: 'POST',
       body: '{"principalArn":',
     });
@@ -619,7 +626,7 @@ describe('the wire', () => {
   });
 
   it('answers an unknown path with UnknownOperationException', async () => {
-    const res = await fetch(`${edge.url}/clusters/demo/nodegroups`);
+    const res = await signedFetch(`${edge.url}/clusters/demo/nodegroups`, { service: 'eks' });
 
     expect(res.status).toBe(404);
     expect(res.headers.get('x-amzn-errortype')).toBe('UnknownOperationException');

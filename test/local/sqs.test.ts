@@ -377,7 +377,8 @@ describe('local SQS', () => {
           attributes: {
             ApproximateReceiveCount: '1',
             SentTimestamp: expect.stringMatching(/^\d{13}$/),
-            SenderId: ACCOUNT_ID,
+            // The sender's user id: test/test is a session of the ticketing integration's role.
+            SenderId: edge.identities.byAccessKey('test')?.caller.userId,
             ApproximateFirstReceiveTimestamp: expect.stringMatching(/^\d{13}$/),
           },
           messageAttributes: {

@@ -84,6 +84,15 @@ describe('npm start (infra/local/main.ts)', () => {
     const exited = exitOf(child);
     const [, url] = await waitForOutput(child, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
     const [, pid] = await waitForOutput(child, /DynamoDB Local: in memory \(pid (\d+)\)/);
+    // Every call must be signed by one of these: the quick start's test/test is the ticketing integration.
+    await waitForOutput(
+      child,
+      /Identities .*\n {4}test \/ test {2}arn:aws:iam::111122223333:role\/ticketing-integration/,
+    );
+    await waitForOutput(
+      child,
+      /intruder \/ intruder {2}arn:aws:iam::111122223333:role\/intruder \(AROA[A-Z2-7]{17}\)/,
+    );
 
     const eks = eksClient(url ?? '', { maxAttempts: 1 });
     const { cluster } = await eks.send(new DescribeClusterCommand({ name: 'demo' }));
@@ -107,6 +116,14 @@ describe('npm start (infra/local/main.ts)', () => {
 
     expect(code).toBe(1);
     expect(stderr).toContain(`error: Port ${port} on 127.0.0.1 is already in use`);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('refuses an identities file it cannot use, in one line', async () => {
+    const { code, stderr } = await exitOf(startMain({ PORT: '0' }, ['--identities', 'package.json']));
+
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^error: Identities file package\.json is invalid: /);
     expect(stderr).not.toMatch(/\n\s+at /);
   });
 

@@ -6,6 +6,7 @@ import { handler as sqsHandler } from '../../functions/handlers/sqs-intake';
 import { runtime } from '../../functions/runtime';
 import { type LocalBroker, startLocalBroker } from '../../infra/local/broker';
 import { lambdaContext } from '../../infra/local/lambda-context';
+import { localSenderId } from '../support/callers';
 import { freshPrincipal, freshRequestId, sampleEvent, withDetail } from '../support/fixtures';
 import { type BadCase, badCaseArb, fieldMatches } from '../support/malformed';
 import { countRequests, type RequestCounts } from '../support/request-counter';
@@ -47,7 +48,7 @@ function record(id: string, body: string): SQSRecord {
     attributes: {
       ApproximateReceiveCount: '1',
       SentTimestamp: String(Date.now()),
-      SenderId: '111122223333',
+      SenderId: localSenderId(),
       ApproximateFirstReceiveTimestamp: String(Date.now()),
     },
     messageAttributes: {},

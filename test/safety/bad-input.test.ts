@@ -10,8 +10,10 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { takeRequest } from '../../functions/app/intake';
 import { compileRules } from '../../functions/config/access-rules-yaml';
-import { createRuntime, type Runtime } from '../../functions/runtime';
-import { type BadCase, badCaseArb, fieldMatches } from '../support/malformed';
+import { createRuntime, intakeDeps, type Runtime } from '../../functions/runtime';
+import { TICKETING_ROLE } from '../support/callers';
+import { KnownSenders } from '../support/fakes/known-senders';
+import { BAD_INPUT_SENDER_ID, type BadCase, badCaseArb, fieldMatches } from '../support/malformed';
 
 /**
  * Bad input, generated: every malformed request (wrong types, missing fields, huge strings, unicode, invalid
@@ -30,6 +32,8 @@ const events = mockClient(EventBridgeClient);
 const sqs = mockClient(SQSClient);
 let runtime: Runtime;
 let rulesDir = '';
+/** The ticketing integration's role sends the SQS cases: what gets them refused is the input itself. */
+const TICKETING = new KnownSenders({ [BAD_INPUT_SENDER_ID.split(':')[0] ?? '']: TICKETING_ROLE });
 
 beforeAll(() => {
   process.env.AWS_REGION ??= 'us-east-1';
@@ -43,6 +47,7 @@ beforeAll(() => {
     timerQueueUrl: 'https://sqs.us-east-1.amazonaws.com/111122223333/timers',
     lockWaitMs: 0,
     stage: 'test',
+    audience: 'eks-access-broker-test',
   });
 });
 
@@ -85,7 +90,7 @@ describe('bad input through the intake', () => {
         sqs.resetHistory();
         events.resetHistory();
 
-        const result = await takeRequest(runtime.deps, bad.input);
+        const result = await takeRequest(intakeDeps(runtime, TICKETING), bad.input);
 
         const outcomes = published();
         expect(result.status, bad.description).toBe('rejected');

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LeaseStore } from '../../functions/adapters/lease-table';
-import type { AppDeps } from '../../functions/app/deps';
+import type { IntakeDeps } from '../../functions/app/deps';
 import { checkDrift, DriftCheckError } from '../../functions/app/drift';
 import { onTimer, SweepError, sweep } from '../../functions/app/expiry';
 import type { HandleResult } from '../../functions/app/handle-request';
@@ -9,6 +9,7 @@ import type { HeldLock } from '../../functions/app/ports';
 import { isRetryable } from '../../functions/core/errors';
 import type { AccessScope, Subject } from '../../functions/core/model';
 import { mulberry32 } from '../../infra/local/random';
+import { localSenderId } from '../support/callers';
 import {
   checkDrained,
   checkForeignUntouched,
@@ -43,9 +44,9 @@ let world: SafetyWorld;
  * starts while another holds the same subject is counted. In-process, so the count is exact.
  */
 function watchedLocks(
-  deps: AppDeps,
+  deps: IntakeDeps,
   table: LeaseStore,
-): { deps: AppDeps; sections: () => number; overlaps: string[] } {
+): { deps: IntakeDeps; sections: () => number; overlaps: string[] } {
   // A lock is held from withLock handing it over until it is let go: by release(), by the save that frees it
   // (saveLease's `unlock`, from the moment that save is sent: it commits before its answer arrives), or when
   // withLock's work ends, whichever comes first.
@@ -134,7 +135,7 @@ class Swarm {
     private readonly seeded: SeededSubjects,
     private readonly id: string,
     seed: number,
-    private readonly deps: AppDeps,
+    private readonly deps: IntakeDeps,
   ) {
     this.random = mulberry32(seed);
   }
@@ -144,7 +145,9 @@ class Swarm {
   }
 
   private async deliver(sqsBody: string): Promise<void> {
-    const result: HandleResult = await untilSettled(() => takeRequest(this.deps, { sqsBody }));
+    const result: HandleResult = await untilSettled(() =>
+      takeRequest(this.deps, { sqsBody, senderId: localSenderId() }),
+    );
     const key = result.status === 'rejected' ? `rejected ${result.rejection.code}` : result.status;
     this.results.set(key, (this.results.get(key) ?? 0) + 1);
   }

@@ -6,6 +6,7 @@ import { handler as sqsHandler } from '../../functions/handlers/sqs-intake';
 import { runtime } from '../../functions/runtime';
 import { type LocalBroker, startLocalBroker } from '../../infra/local/broker';
 import { lambdaContext } from '../../infra/local/lambda-context';
+import { localCaller, localSenderId } from '../support/callers';
 import { freshPrincipal, freshRequestId, sampleEvent, withDetail } from '../support/fixtures';
 import { waitFor } from '../support/poll';
 
@@ -51,7 +52,7 @@ function record(body: string): SQSEvent {
     attributes: {
       ApproximateReceiveCount: '1',
       SentTimestamp: String(Date.now()),
-      SenderId: '111122223333',
+      SenderId: localSenderId(),
       ApproximateFirstReceiveTimestamp: String(Date.now()),
     },
     messageAttributes: {},
@@ -81,7 +82,7 @@ describe('the poison path', () => {
     // EKS answers 5xx to everything: a dependency broken for longer than the retries last.
     broker.edge.eks.faults.configure({ serverErrorRate: 1 });
 
-    broker.edge.queues.send(QUEUE, { body: envelopeOf(grant) });
+    broker.edge.queues.send(QUEUE, { body: envelopeOf(grant) }, localCaller());
     await waitFor('the request to reach the DLQ', () =>
       broker.edge.queues.messages(DLQ).some((m) => m.body.includes(requestId) && m.state === 'pending'),
     );

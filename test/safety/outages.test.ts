@@ -6,6 +6,7 @@ import { runtime } from '../../functions/runtime';
 import { type LocalBroker, startLocalBroker } from '../../infra/local/broker';
 import { lambdaContext } from '../../infra/local/lambda-context';
 import { type Cable, cableTo } from '../support/cable';
+import { localCaller } from '../support/callers';
 import { freshPrincipal, freshRequestId, sampleEvent, withDetail } from '../support/fixtures';
 import { waitFor } from '../support/poll';
 
@@ -61,9 +62,17 @@ function grants(n: number, prefix: string) {
 }
 
 function send(event: ReturnType<typeof sampleEvent>): void {
-  broker.edge.queues.send(QUEUE, {
-    body: JSON.stringify({ source: event.source, 'detail-type': event['detail-type'], detail: event.detail }),
-  });
+  broker.edge.queues.send(
+    QUEUE,
+    {
+      body: JSON.stringify({
+        source: event.source,
+        'detail-type': event['detail-type'],
+        detail: event.detail,
+      }),
+    },
+    localCaller(),
+  );
 }
 
 function receivesOf(requestId: string): number {

@@ -52,8 +52,8 @@ export interface InvocationTrace {
 }
 
 /** One invocation of a function: the deps it runs with, and its trace. */
-export interface Invocation {
-  readonly deps: AppDeps;
+export interface Invocation<D extends AppDeps = AppDeps> {
+  readonly deps: D;
   readonly trace: InvocationTrace;
 }
 

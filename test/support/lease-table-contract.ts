@@ -1,11 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import type { AuditEvent, HeldLock, LeaseRepository, SubjectLocks } from '../../functions/app/ports';
+import type {
+  AuditEvent,
+  HeldLock,
+  LeaseRepository,
+  NonceStore,
+  SubjectLocks,
+} from '../../functions/app/ports';
 import { ConcurrentModificationError, PermanentError, SubjectBusyError } from '../../functions/core/errors';
 import { EMPTY_SUBJECT_STATE, type Lease, type Subject, type SubjectState } from '../../functions/core/model';
 
 /** One lease table under test: the ports, and its audit trail (read outside the ports, for assertions). */
 export interface ContractTable {
-  readonly repository: LeaseRepository & SubjectLocks;
+  readonly repository: LeaseRepository & SubjectLocks & NonceStore;
   history(requestId: string): Promise<AuditEvent[]>;
 }
 
@@ -795,6 +801,50 @@ export function leaseTableContract(name: string, fresh: () => Promise<ContractTa
         ]);
         const live = await table.repository.listLiveLeases(100);
         expect(live.map((lease) => lease.requestId)).toEqual(['due-a', 'backoff', 'soon', 'due-b', 'later']);
+      });
+    });
+
+    describe('remember (proof nonces)', () => {
+      it('remembers a new nonce once: the first call is true, every later one false', async () => {
+        // Arrange
+        const table = await fresh();
+
+        // Act
+        const first = await table.repository.remember('nonce-aaaaaaaaaaaaaaaa', NOW + 360);
+        const again = await table.repository.remember('nonce-aaaaaaaaaaaaaaaa', NOW + 360);
+        const later = await table.repository.remember('nonce-aaaaaaaaaaaaaaaa', NOW + 9999);
+        const other = await table.repository.remember('nonce-bbbbbbbbbbbbbbbb', NOW + 360);
+
+        // Assert
+        expect([first, again, later, other]).toEqual([true, false, false, true]);
+      });
+
+      it('lets exactly one of concurrent remembers of the same nonce win', async () => {
+        // Arrange
+        const table = await fresh();
+
+        // Act
+        const results = await Promise.all(
+          Array.from({ length: 8 }, () => table.repository.remember('nonce-cccccccccccccccc', NOW + 360)),
+        );
+
+        // Assert
+        expect(results.filter(Boolean)).toHaveLength(1);
+      });
+
+      it('keeps nonces apart from leases: a nonce named like a requestId changes no lease', async () => {
+        // Arrange
+        const table = await fresh();
+        const lease = aLease();
+        await table.repository.createLease(lease, anAudit(lease, 'requested'));
+
+        // Act
+        const remembered = await table.repository.remember(lease.requestId, NOW + 360);
+
+        // Assert
+        expect(remembered).toBe(true);
+        await expect(table.repository.findLease(lease.requestId)).resolves.toStrictEqual(lease);
+        await expect(table.repository.listLiveLeases(100)).resolves.toStrictEqual([lease]);
       });
     });
   });

@@ -4,7 +4,9 @@
  * injection string, deep nesting, an extra field, a wrong envelope, or a well-formed request the rules refuse),
  * with the rejection it must get: the code, and the field when one field is at fault.
  */
+
 import fc from 'fast-check';
+import type { Delivery } from '../../functions/app/identify-caller';
 import type { RejectionCode } from '../../functions/core/model';
 
 export const SOURCE = 'com.example.ticketing';
@@ -12,7 +14,7 @@ export const SOURCE = 'com.example.ticketing';
 export interface BadCase {
   readonly description: string;
   /** An EventBridge event (an object), or the raw body of an SQS message. */
-  readonly input: { readonly event: unknown } | { readonly sqsBody: string };
+  readonly input: Delivery;
   readonly code: RejectionCode;
   /** The field named in the rejection: exact, or (`prefix`) any field under it. */
   readonly field?: string | { readonly prefix: string };
@@ -78,7 +80,15 @@ function validDetail(kind: Kind, requestId: string): Detail {
 }
 
 function envelope(kind: Kind, detail: unknown): Record<string, unknown> {
-  return { version: '0', id: 'bad-input', source: SOURCE, 'detail-type': DETAIL_TYPES[kind], detail };
+  // From the ticketing integration's account: only what is wrong with the request itself gets it refused.
+  return {
+    version: '0',
+    id: 'bad-input',
+    source: SOURCE,
+    account: '111122223333',
+    'detail-type': DETAIL_TYPES[kind],
+    detail,
+  };
 }
 
 /** An own, enumerable property even for `__proto__`, as JSON.parse would make it. */
@@ -94,10 +104,13 @@ function without(detail: Detail, key: string): Detail {
   return copy;
 }
 
-/** Half the cases arrive as EventBridge events, half as SQS bodies. */
+/** Half the cases arrive as EventBridge events, half as SQS bodies sent by the ticketing integration's role. */
 function delivered(event: unknown, asSqs: boolean): BadCase['input'] {
-  return asSqs ? { sqsBody: JSON.stringify(event) } : { event };
+  return asSqs ? { sqsBody: JSON.stringify(event), senderId: BAD_INPUT_SENDER_ID } : { event };
 }
+
+/** The SQS SenderId the bad-input cases are sent with: resolve it to the ticketing role (KnownSenders). */
+export const BAD_INPUT_SENDER_ID = 'AROABADINPUTSENDER1:ticketing';
 
 const fieldCase = (
   description: string,
@@ -169,7 +182,11 @@ const huge = fc
     const body = JSON.stringify(event);
     // A body beyond what EventBridge can carry is refused as a whole, before any field is read.
     if (asSqs && body.length > 262_144) {
-      return { description: `${kind}: huge body`, input: { sqsBody: body }, code: 'INVALID_ENVELOPE' };
+      return {
+        description: `${kind}: huge body`,
+        input: { sqsBody: body, senderId: undefined },
+        code: 'INVALID_ENVELOPE',
+      };
     }
     return fieldCase(
       `${kind}: ${field} of ${value.length} characters`,
@@ -466,7 +483,7 @@ const extraField = fc
     const event = envelope(kind, withKey(validDetail(kind, requestId), key, value));
     // Through JSON as well, so that `__proto__` arrives as JSON.parse makes it: an own key.
     const input = asSqs
-      ? { sqsBody: JSON.stringify(event) }
+      ? { sqsBody: JSON.stringify(event), senderId: undefined }
       : { event: JSON.parse(JSON.stringify(event)) as unknown };
     return {
       description: `${kind}: extra field ${key}`,
@@ -560,14 +577,14 @@ const wrongEnvelope = fc.oneof(
   fc.string().map(
     (text): BadCase => ({
       description: 'SQS body that is not JSON',
-      input: { sqsBody: `{${text}` },
+      input: { sqsBody: `{${text}`, senderId: undefined },
       code: 'INVALID_ENVELOPE',
     }),
   ),
   fc.constantFrom('null', '[]', '"text"', '42', 'true', '').map(
     (sqsBody): BadCase => ({
       description: `SQS body ${sqsBody || '(empty)'}`,
-      input: { sqsBody },
+      input: { sqsBody, senderId: undefined },
       code: 'INVALID_ENVELOPE',
     }),
   ),
@@ -605,19 +622,21 @@ const refusedByRules = fc
         'NOT_ALLOWED',
         undefined,
       ],
+      // The cases are sent by the ticketing integration: cluster admin is outside its ceiling, and it may not
+      // send break-glass at all (test/safety/guardrails covers the on-call integration's refusals).
       [
-        'cluster admin without break-glass',
+        'cluster admin for an on-call role, through ticketing',
         {
           ...detail,
           principalArn: oncall,
           policyArn: 'AmazonEKSClusterAdminPolicy',
           accessScope: { type: 'cluster' },
         },
-        'BREAK_GLASS_REQUIRED',
-        'detail.breakGlass',
+        'NOT_ALLOWED',
+        undefined,
       ],
       [
-        'break-glass with a short reason',
+        'break-glass through an integration that may not send it',
         {
           ...detail,
           principalArn: oncall,
@@ -626,8 +645,8 @@ const refusedByRules = fc
           breakGlass: true,
           reason: 'urgent',
         },
-        'BREAK_GLASS_REASON_REQUIRED',
-        'detail.reason',
+        'BREAK_GLASS_NOT_ALLOWED',
+        'detail.breakGlass',
       ],
       [
         'a policy of another partition',

@@ -13,10 +13,11 @@
  * - Timers are SQS delayed messages fired at their time; the sweeper runs every minute of fake time (runs with
  *   nothing due or about to enter the timer window are skipped: they would do nothing).
  */
+
 import fc from 'fast-check';
 import { MAX_TIMER_DELAY_SECONDS } from '../../functions/adapters/expiry-timers';
 import { settleDeadLetter } from '../../functions/app/dead-letter';
-import type { AppDeps } from '../../functions/app/deps';
+import type { IntakeDeps } from '../../functions/app/deps';
 import { checkDrift } from '../../functions/app/drift';
 import { onTimer, sweep } from '../../functions/app/expiry';
 import type { HandleResult } from '../../functions/app/handle-request';
@@ -28,6 +29,7 @@ import type { Outcome } from '../../functions/core/outcomes';
 import type { EksEmulator } from '../../infra/local/eks/emulator';
 import type { MutationRecord } from '../../infra/local/eks/model';
 import { mulberry32 } from '../../infra/local/random';
+import { localSenderId } from './callers';
 import { type DynamoDbFaults, type InvocationTrace, invocation } from './crash';
 import {
   checkDrained,
@@ -63,6 +65,8 @@ const EXTENSIONS = [30, 300, 3600, 30000] as const;
 
 export const VISIBILITY_SECONDS = 30;
 export const MAX_RECEIVES = MAX_RECEIVE_COUNT;
+/** Every request of the model is sent by the example ticketing integration's role. */
+const TICKETING_SENDER_ID = localSenderId();
 const SWEEP_INTERVAL_MS = 60_000;
 const TIMER_WINDOW_SECONDS = MAX_TIMER_DELAY_SECONDS;
 const MAX_EXPIRY_LAG_SECONDS = 600;
@@ -460,7 +464,7 @@ class ModelRun {
 
   private async invoke<T>(
     crashAt: Crash,
-    fn: (deps: AppDeps) => Promise<T>,
+    fn: (deps: IntakeDeps) => Promise<T>,
   ): Promise<
     | { readonly ok: true; readonly value: T; readonly trace: InvocationTrace }
     | { readonly ok: false; readonly error: unknown; readonly trace: InvocationTrace }
@@ -468,7 +472,8 @@ class ModelRun {
     const run = invocation(this.world.deps, this.world.clients, crashAt ?? undefined, this.dynamodbFaults);
     this.dueHintMs = undefined;
     try {
-      const value = await fn(run.deps);
+      // The intake's own deps (senders, proofs) stay healthy; crashes are injected into the use cases' ports.
+      const value = await fn({ ...this.world.deps, ...run.deps });
       // A use case that swallowed the crash still died: the process is gone.
       if (run.trace.crashedAt !== undefined) throw new Error(`crashed before ${run.trace.crashedAt}`);
       return { ok: true, value, trace: run.trace };
@@ -507,7 +512,9 @@ class ModelRun {
       const versionBefore = repeat ? await this.leaseVersion(message.requestId) : undefined;
       const publishedBefore = this.published.length;
       const planned = poison ? Math.floor(this.random() * 8) : receive === 1 ? crashAt : null;
-      const run = await this.invoke(planned, (deps) => takeRequest(deps, { sqsBody: message.body }));
+      const run = await this.invoke(planned, (deps) =>
+        takeRequest(deps, { sqsBody: message.body, senderId: TICKETING_SENDER_ID }),
+      );
       const outcomes = this.published.slice(publishedBefore);
       chain.outcomes.push(...outcomes);
       if (run.ok) {

@@ -3,11 +3,11 @@ import { EKSClient, type EKSClientConfig } from '@aws-sdk/client-eks';
 import { EksAccess } from '../../functions/adapters/eks-access';
 import { MAX_TIMER_DELAY_SECONDS } from '../../functions/adapters/expiry-timers';
 import { LeaseStore, leaseDocumentClient } from '../../functions/adapters/lease-table';
-import type { AppDeps, Log } from '../../functions/app/deps';
+import type { IntakeDeps, Log } from '../../functions/app/deps';
 import type { MetricName } from '../../functions/app/metrics';
 import { loadConfig } from '../../functions/config/environment';
 import type { TimerMessage } from '../../functions/core/timer-message';
-import { createRuntime, type Runtime } from '../../functions/runtime';
+import { createRuntime, iamSenders, intakeDeps, type Runtime } from '../../functions/runtime';
 import { type LocalBroker, type LocalBrokerOptions, startLocalBroker } from '../../infra/local/broker';
 import { LOCAL_CREDENTIALS } from './aws';
 import type { InvocationClients } from './crash';
@@ -57,7 +57,7 @@ export interface SafetyWorld {
   /** The SDK clients of `deps` (EKS with quick SDK retries): crash injection wraps these. */
   readonly clients: InvocationClients;
   /** Healthy deps on the fake clock: timers captured in `armed`, metrics counted in `metrics`. */
-  readonly deps: AppDeps;
+  readonly deps: IntakeDeps;
   readonly armed: ArmedTimer[];
   readonly metrics: Map<MetricName, number>;
   /** How late SQS delivers a timer after its delay (ms); the model sets it, 0 by default. */
@@ -98,8 +98,8 @@ export async function startSafetyWorld(options: SafetyWorldOptions = {}): Promis
   const armed: ArmedTimer[] = [];
   const store = new LeaseStore({ client: dynamodb, tableName: clients.tableName });
   const metrics = new Map<MetricName, number>();
-  const deps: AppDeps = {
-    ...runtime.deps,
+  const deps: IntakeDeps = {
+    ...intakeDeps(runtime, iamSenders(runtime.deps.rules)),
     store,
     locks: store,
     eks: new EksAccess({ clientFor: () => eksClient }),

@@ -13,6 +13,7 @@ import type { Lease, Subject, SubjectState } from '../../core/model';
 import { history, subjectHistory } from './audit-trail';
 import { dueKeys, dueLeases, listLiveLeases } from './due-index';
 import { createLease, findLease, findSubjectLease, readSubject, saveLease } from './lease-records';
+import { rememberNonce } from './nonces';
 import { withLock } from './subject-lock';
 import { saveSubjectState } from './subject-state';
 import type { LeaseTable } from './table-client';
@@ -131,6 +132,11 @@ export class LeaseStore implements LeaseRepository, SubjectLocks {
     options?: { readonly ttlSeconds?: number; readonly waitMs?: number; readonly held?: HeldLock },
   ): Promise<T> {
     return withLock(this.table, subject, owner, now, fn, options);
+  }
+
+  /** See nonces.ts: false when `nonce` was remembered before. */
+  remember(nonce: string, keepUntil: number): Promise<boolean> {
+    return rememberNonce(this.table, nonce, keepUntil);
   }
 
   /** Every transition of grant `requestId`, in order. */

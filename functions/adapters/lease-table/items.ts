@@ -6,6 +6,7 @@ import {
   type EndReason,
   type Lease,
   type LeaseStatus,
+  type RequestOrigin,
   type Subject,
   type SubjectState,
   type Ticket,
@@ -49,6 +50,7 @@ export interface ItemOptions {
 
 const LEASE_STATUSES: readonly LeaseStatus[] = ['pending', 'active', 'ended', 'irrevocable'];
 const END_REASONS: readonly EndReason[] = ['expired', 'requested', 'failed', 'forgotten'];
+const REQUESTED_BY_PROOFS: readonly RequestOrigin['requestedByProof'][] = ['proven', 'asserted'];
 
 /** When TTL may remove an ended lease and its history. */
 export function purgeAtOf(lease: Lease, retentionSeconds: number): number {
@@ -89,6 +91,7 @@ export function leaseItem(lease: Lease, options: ItemOptions): Item {
     extensions: lease.extensions === undefined ? undefined : [...lease.extensions],
     fingerprint: lease.fingerprint,
     version: lease.version,
+    origin: lease.origin === undefined ? undefined : compact({ ...lease.origin }),
     dueShard: live ? dueShardOf(lease.requestId, options.dueShards) : undefined,
     dueAt: live ? dueAtOf(lease) : undefined,
     [LEASE_TABLE_TTL_ATTRIBUTE]: live ? undefined : purgeAtOf(lease, options.retentionSeconds),
@@ -121,6 +124,7 @@ export function leaseFromItem(item: Item): Lease {
     extensions: readOptionalStringList(item, 'extensions'),
     fingerprint: readString(item, 'fingerprint'),
     version: readNumber(item, 'version'),
+    origin: item.origin === undefined ? undefined : originFrom(item),
   });
 }
 
@@ -252,6 +256,18 @@ function scopeFrom(value: unknown, item: Item, name: string): AccessScope {
     }
   }
   throw corrupt(item, name);
+}
+
+/** Leases recorded before integrations existed have no origin. */
+function originFrom(item: Item): RequestOrigin {
+  const origin = item.origin;
+  if (!isRecord(origin)) throw corrupt(item, 'origin');
+  return compact({
+    integration: readString(origin, 'integration'),
+    sender: readString(origin, 'sender'),
+    requestedByProof: readOneOf(origin, 'requestedByProof', REQUESTED_BY_PROOFS),
+    provenBy: readOptionalString(origin, 'provenBy'),
+  });
 }
 
 function ticketFrom(item: Item): Ticket {

@@ -7,6 +7,7 @@
  * | subject         | `S#<clusterName>#<principalArn>` | `#SUBJECT`                 | SubjectState, lock, version             |
  * | request pointer | `R#<requestId>`                  | `R`                        | subject and fingerprint of the grant    |
  * | audit event     | `R#<requestId>`                  | `A#<epoch ms>#<version>`   | one per lease transition                |
+ * | proof nonce     | `N#<nonce>`                      | `N`                        | written once; purgeAt (TTL) = keepUntil |
  *
  * Why this shape:
  * - A subject's leases and its lock share a partition: the planner reads every lease of a subject with one

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { AuthenticatedCaller } from '../identities';
 import type {
   BusEvent,
   BusEventPattern,
@@ -52,10 +53,15 @@ export class LocalEventBus {
     return `arn:aws:events:${this.region}:${this.accountId}:event-bus/${busName}`;
   }
 
-  /** PutEvents in process: the same validation and result as over HTTP. Throws EventBusValidationError. */
-  put(entries: readonly PutEventsEntry[]): PutEventsResult {
+  /**
+   * PutEvents in process: the same validation and result as over HTTP. Throws EventBusValidationError.
+   * `sender` is who signed the call: its account is the events' `account`, as EventBridge stamps it; in-process
+   * puts without one come from the bus's own account.
+   */
+  put(entries: readonly PutEventsEntry[], sender?: Pick<AuthenticatedCaller, 'account'>): PutEventsResult {
     validateRequest(entries);
-    const results = entries.map((entry) => this.accept(entry));
+    const account = sender?.account ?? this.accountId;
+    const results = entries.map((entry) => this.accept(entry, account));
     return {
       FailedEntryCount: results.filter((result) => 'ErrorCode' in result).length,
       Entries: results,
@@ -94,7 +100,7 @@ export class LocalEventBus {
     this.failures.length = 0;
   }
 
-  private accept(entry: PutEventsEntry): PutEventsResultEntry {
+  private accept(entry: PutEventsEntry, account: string): PutEventsResultEntry {
     const failure = validateEntry(entry);
     if (failure) return failure;
     const busName = this.resolveBusName(entry.EventBusName);
@@ -107,7 +113,7 @@ export class LocalEventBus {
       id,
       'detail-type': entry.DetailType as string,
       source: entry.Source as string,
-      account: this.accountId,
+      account,
       // EventBridge stamps whole seconds.
       time: (entry.Time ?? this.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
       region: this.region,

@@ -33,7 +33,8 @@ export function createEventBridgeHandler(bus: LocalEventBus): ServiceHandler {
     }
     let result: PutEventsResult;
     try {
-      result = bus.put(readWireEntries(json.parseBody(req.body)));
+      // The seam for the bus policy: PutEvents will be decided against req.caller.
+      result = bus.put(readWireEntries(json.parseBody(req.body)), req.caller);
     } catch (error) {
       if (error instanceof SerializationError) {
         sendError(res, 400, 'SerializationException', error.message);

@@ -108,7 +108,7 @@ export function toRecord(message: StoredMessage, source: RecordSource): SQSRecor
   const attributes: SQSRecordAttributes = {
     ApproximateReceiveCount: String(message.receiveCount),
     SentTimestamp: String(message.sentTimestamp),
-    SenderId: source.accountId,
+    SenderId: message.senderId,
     ApproximateFirstReceiveTimestamp: String(message.firstReceiveTimestamp ?? source.now()),
     ...systemAttributes(message),
   };

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { SQSRecord } from 'aws-lambda';
+import type { AuthenticatedCaller } from '../identities';
 import { LocalQueueError } from './errors';
 import { EventSourceMapping, type PolledQueue, toRecord } from './event-source-mapping';
 import type {
@@ -67,8 +68,11 @@ export class LocalQueue implements PolledQueue {
     this.createdTimestamp = host.now();
   }
 
-  /** SendMessage, with SQS's validation. Throws LocalQueueError. */
-  send(input: SendMessageInput): SendMessageResult {
+  /**
+   * SendMessage, with SQS's validation. Throws LocalQueueError. `sender` is who signed the call; in-process
+   * sends without one are recorded as sent by the account itself (SenderId = account id, as for its root).
+   */
+  send(input: SendMessageInput, sender?: Pick<AuthenticatedCaller, 'userId'>): SendMessageResult {
     const checked = validateMessage(this.config, input);
     const now = this.host.now();
     let deduplicationId: string | undefined;
@@ -94,6 +98,7 @@ export class LocalQueue implements PolledQueue {
       messageDeduplicationId: deduplicationId,
       // SQS sequence numbers are large, increasing decimal strings.
       sequenceNumber: this.config.fifo ? (10n ** 19n + this.sequence).toString() : undefined,
+      senderId: sender?.userId ?? this.host.accountId,
       deadLetterSourceQueue: undefined,
       state: 'pending',
       visibleAt: now + (input.delaySeconds ?? this.config.delaySeconds) * 1000,

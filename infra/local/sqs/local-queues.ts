@@ -1,3 +1,4 @@
+import type { AuthenticatedCaller } from '../identities';
 import { LocalQueueError, queueDoesNotExist } from './errors';
 import { LocalQueue, type QueueHost, queueArn } from './local-queue';
 import type {
@@ -105,9 +106,13 @@ export class LocalQueues {
     return queueArn(this.region, this.accountId, queueName);
   }
 
-  /** SendMessage in process, with SQS's validation. Throws LocalQueueError. */
-  send(queueName: string, input: SendMessageInput): SendMessageResult {
-    return this.queue(queueName).send(input);
+  /** SendMessage in process, with SQS's validation. Throws LocalQueueError. See LocalQueue.send for `sender`. */
+  send(
+    queueName: string,
+    input: SendMessageInput,
+    sender?: Pick<AuthenticatedCaller, 'userId'>,
+  ): SendMessageResult {
+    return this.queue(queueName).send(input, sender);
   }
 
   /** Every message accepted on the queue, oldest first, with its current state. */

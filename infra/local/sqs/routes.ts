@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { decodeSegment, type EdgeRequest, type ServiceHandler, sendAwsError, sendJson } from '../http';
+import type { AuthenticatedCaller } from '../identities';
 import { isRecord, JsonInput } from '../json-input';
 import { LocalQueueError, queueDoesNotExist, SQS_ERRORS } from './errors';
 import type { LocalQueue } from './local-queue';
@@ -43,7 +44,7 @@ export function createSqsHandler(queues: LocalQueues): ServiceHandler {
     const operation = String(req.headers['x-amz-target'] ?? '').slice('AmazonSQS.'.length);
     try {
       const input = json.parseBody(req.body);
-      const result = await dispatch(queues, operation, input, req.origin);
+      const result = await dispatch(queues, operation, input, req.origin, req.caller);
       sendJson(res, 200, result, CONTENT_TYPE);
     } catch (error) {
       if (error instanceof UnknownOperationError) {
@@ -73,6 +74,8 @@ async function dispatch(
   operation: string,
   input: Record<string, unknown>,
   origin: string,
+  // The seam for queue policies: SendMessage will be decided against this principal.
+  caller: AuthenticatedCaller | undefined,
 ): Promise<unknown> {
   switch (operation) {
     case 'GetQueueUrl':
@@ -82,9 +85,9 @@ async function dispatch(
     case 'GetQueueAttributes':
       return getQueueAttributes(queues, input);
     case 'SendMessage':
-      return queueFromUrl(queues, input).send(readSendInput(input));
+      return queueFromUrl(queues, input).send(readSendInput(input), caller);
     case 'SendMessageBatch':
-      return sendMessageBatch(queues, input);
+      return sendMessageBatch(queues, input, caller);
     case 'ReceiveMessage':
       return receiveMessage(queues, input);
     case 'DeleteMessage':
@@ -191,6 +194,7 @@ function getQueueAttributes(
 function sendMessageBatch(
   queues: LocalQueues,
   input: Record<string, unknown>,
+  caller: AuthenticatedCaller | undefined,
 ): {
   Successful: Array<SendMessageResult & { Id: string }>;
   Failed: Array<{ Id: string; SenderFault: boolean; Code: string; Message: string }>;
@@ -241,7 +245,7 @@ function sendMessageBatch(
     const id = ids[index] as string;
     try {
       if (entryInput instanceof LocalQueueError) throw entryInput;
-      successful.push({ Id: id, ...queue.send(entryInput) });
+      successful.push({ Id: id, ...queue.send(entryInput, caller) });
     } catch (error) {
       if (!(error instanceof LocalQueueError)) throw error;
       failed.push({ Id: id, SenderFault: true, Code: error.code, Message: error.message });

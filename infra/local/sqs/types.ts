@@ -136,6 +136,8 @@ export interface StoredMessage {
   readonly messageGroupId: string | undefined;
   readonly messageDeduplicationId: string | undefined;
   readonly sequenceNumber: string | undefined;
+  /** What SQS reports as SenderId: the sender's user id (`AROA…:<session>` for a role session, `AIDA…`). */
+  readonly senderId: string;
   /** The queue a dead-lettered message came from. */
   readonly deadLetterSourceQueue: { readonly name: string; readonly arn: string } | undefined;
   state: LocalMessageState;

@@ -1,10 +1,13 @@
 import { fileURLToPath } from 'node:url';
-import type { AppDeps } from '../../../functions/app/deps';
+import type { IntakeDeps } from '../../../functions/app/deps';
 import { readRulesYaml } from '../../../functions/config/access-rules-yaml';
 import type { AccessRules } from '../../../functions/core/rules';
 import type { EksEmulator } from '../../../infra/local/eks/emulator';
+import { TICKETING_ROLE } from '../callers';
 import { emulatedEks } from './emulated-access-api';
+import { KnownSenders } from './known-senders';
 import { MemoryLeaseTable } from './memory-lease-table';
+import { RecordingIdentityProofs } from './recording-identity-proofs';
 import { RecordingLog } from './recording-log';
 import { RecordingMetrics } from './recording-metrics';
 import { RecordingOutcomes } from './recording-outcome-sink';
@@ -30,16 +33,21 @@ export class ManualClock {
   }
 }
 
+/** The audience of the fake world's broker, as stage `local`'s. */
+export const TEST_AUDIENCE = 'eks-access-broker-local';
+
 /** A mid-2026 instant, whole seconds: lease times in the assertions are then plain sums. */
 export const START_MS = 1_780_000_000_000;
 
-/** AppDeps on fakes, with the fakes themselves at hand for the Arrange and Assert steps. */
+/** IntakeDeps on fakes, with the fakes themselves at hand for the Arrange and Assert steps. */
 export interface FakeWorld {
-  readonly deps: AppDeps;
+  readonly deps: IntakeDeps;
   readonly table: MemoryLeaseTable;
   readonly emulator: EksEmulator;
   readonly outcomes: RecordingOutcomes;
   readonly timers: RecordingTimers;
+  /** STS for proofs: vouches only for calls a test signed with vouch(). */
+  readonly proofs: RecordingIdentityProofs;
   readonly metrics: RecordingMetrics;
   readonly log: RecordingLog;
   readonly clock: ManualClock;
@@ -50,21 +58,26 @@ export interface FakeWorld {
  * test/support/lease-table-contract.ts), the real EKS adapter over the in-process emulator, recorders for the
  * rest, the shipped access rules, and a clock that stands still. `overrides` replaces any dep.
  */
-export function appDeps(overrides: Partial<AppDeps> = {}): FakeWorld {
+/** The SQS sender id of the ticketing integration's role in the fake world. */
+const TICKETING_ROLE_ID = 'AROAFAKETICKETING01';
+
+export function appDeps(overrides: Partial<IntakeDeps> = {}): FakeWorld {
   const clock = new ManualClock(START_MS);
   const table = new MemoryLeaseTable();
   // The emulator stamps its records with the same clock as the broker, so their times compare.
   const { eks, emulator } = emulatedEks({ now: clock.now });
   const outcomes = new RecordingOutcomes();
   const timers = new RecordingTimers();
+  const proofs = new RecordingIdentityProofs();
   const metrics = new RecordingMetrics();
   const log = new RecordingLog();
-  const deps: AppDeps = {
+  const deps: IntakeDeps = {
     store: table,
     locks: table,
     eks,
     publisher: outcomes,
     timers,
+    senders: new KnownSenders({ [TICKETING_ROLE_ID]: TICKETING_ROLE }),
     rules: SHIPPED_RULES,
     clock: clock.now,
     log,
@@ -72,7 +85,10 @@ export function appDeps(overrides: Partial<AppDeps> = {}): FakeWorld {
     // Short: a busy subject gives up within a test's time, as integration tests set LOCK_WAIT_MS.
     lockWaitMs: 50,
     revocationBudget: 3,
+    proofs,
+    nonces: table,
+    audience: TEST_AUDIENCE,
     ...overrides,
   };
-  return { deps, table, emulator, outcomes, timers, metrics, log, clock };
+  return { deps, table, emulator, outcomes, timers, proofs, metrics, log, clock };
 }

@@ -36,7 +36,7 @@ interface SubjectRecord {
   state?: SubjectState;
 }
 
-export type MemoryLeaseTableOperation = keyof LeaseRepository | 'withLock' | 'release';
+export type MemoryLeaseTableOperation = keyof LeaseRepository | 'withLock' | 'release' | 'remember';
 
 export interface MemoryLeaseTableOptions {
   /** How the busy wait sleeps between attempts; real time by default, as the real table waits. */
@@ -60,6 +60,8 @@ export class MemoryLeaseTable implements LeaseRepository, SubjectLocks {
   /** Per requestId, keyed as the real audit items are (time, then lease version): a Put on the same key replaces. */
   private readonly audits = new Map<string, Map<string, AuditEvent>>();
   private readonly failures: { operation: MemoryLeaseTableOperation; error: Error }[] = [];
+  /** Proof nonces and until when they are kept (the real table's item `N#<nonce>`, TTL purgeAt). */
+  private readonly nonces = new Map<string, number>();
   private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(options: MemoryLeaseTableOptions = {}) {
@@ -232,7 +234,20 @@ export class MemoryLeaseTable implements LeaseRepository, SubjectLocks {
     return result;
   }
 
+  /** Like the real table's conditional Put: the first remember of a nonce wins, any later one is false. */
+  async remember(nonce: string, keepUntil: number): Promise<boolean> {
+    this.enter('remember');
+    if (this.nonces.has(nonce)) return false;
+    this.nonces.set(nonce, keepUntil);
+    return true;
+  }
+
   // ---- Inspection for tests: what DynamoDB would show in the table --------------------------------------
+
+  /** Until when (epoch seconds) `nonce` is kept; undefined when it was never remembered. */
+  nonceKeptUntil(nonce: string): number | undefined {
+    return this.nonces.get(nonce);
+  }
 
   /** Every audit event of grant `requestId`, in the order of their keys (time, then lease version). */
   history(requestId: string): AuditEvent[] {
@@ -365,6 +380,7 @@ const LEASE_FIELDS: readonly (keyof Lease)[] = [
   'extensions',
   'fingerprint',
   'version',
+  'origin',
 ];
 
 function storedLease(lease: Lease): Lease {

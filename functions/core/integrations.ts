@@ -1,0 +1,65 @@
+/**
+ * Integrations, the trust boundary of the access rules (rules.ts validates them): which integration a
+ * channel's message belongs to, which accounts may send for it, and whether the requester STS vouched for is
+ * the beneficiary of a request.
+ */
+import type { AccessRules, Integration } from './rules';
+
+/** The integration that owns an EventBridge source (each source has one owner), if any. */
+export function integrationOfSource(rules: AccessRules, source: string): Integration | undefined {
+  return rules.integrations.find((integration) => integration.sources.includes(source));
+}
+
+/**
+ * The integration that may send on the requests queue as `principalArn`, resolved by the exact role or user
+ * ARN: the only thing the broker learns from an SQS message's SenderId. Queue integrations list no globs.
+ */
+export function queueIntegrationOf(rules: AccessRules, principalArn: string): Integration | undefined {
+  return rules.integrations.find(
+    (integration) => integration.queue && integration.principals.includes(principalArn),
+  );
+}
+
+/** The accounts of an integration's principals, each once, in file order: an event's `account` is one of them. */
+export function accountsOf(integration: Integration): string[] {
+  return [...new Set(integration.principals.map((principal) => principal.split(':')[4] ?? ''))];
+}
+
+/**
+ * Whether the requester STS vouched for (`provenArn`, from GetCallerIdentity) is the beneficiary of a request
+ * (`beneficiaryArn`, an IAM role or user ARN). An assumed-role session `arn:aws:sts::<account>:assumed-role/
+ * <name>/<session>` is its role `arn:aws:iam::<account>:role/<path>/<name>`: partition, account and role name
+ * must be equal, since the session ARN has no path (IAM role names are unique within an account, whatever the
+ * path). An IAM user compares whole. Anything else (a federated user, the account root) is nobody's role.
+ */
+export function sameRole(beneficiaryArn: string, provenArn: string): boolean {
+  const proven = arnParts(provenArn);
+  if (proven?.service === 'iam' && proven.resource.startsWith('user/')) return provenArn === beneficiaryArn;
+  if (proven?.service !== 'sts') return false;
+  const session = proven.resource.split('/');
+  if (session.length !== 3 || session[0] !== 'assumed-role' || !session[1] || !session[2]) return false;
+  const beneficiary = arnParts(beneficiaryArn);
+  if (beneficiary?.service !== 'iam' || !beneficiary.resource.startsWith('role/')) return false;
+  return (
+    beneficiary.partition === proven.partition &&
+    beneficiary.account === proven.account &&
+    beneficiary.region === '' &&
+    proven.region === '' &&
+    beneficiary.resource.split('/').at(-1) === session[1]
+  );
+}
+
+interface ArnParts {
+  readonly partition: string;
+  readonly service: string;
+  readonly region: string;
+  readonly account: string;
+  readonly resource: string;
+}
+
+function arnParts(arn: string): ArnParts | undefined {
+  const parts = /^arn:([^:]+):([^:]+):([^:]*):(\d{12}):(.+)$/s.exec(arn);
+  if (!parts) return undefined;
+  const [, partition = '', service = '', region = '', account = '', resource = ''] = parts;
+  return { partition, service, region, account, resource };
+}
