@@ -160,6 +160,11 @@ export function eventIntakeDeps(): IntakeDeps {
   return eventIntake;
 }
 
+/** The dead-letter function's deps: it identifies who sent a dead letter as the SQS intake does. */
+export function deadLetterDeps(): IntakeDeps {
+  return queueIntakeDeps();
+}
+
 /** The SQS intake container's deps: with the senders it checks every message against. */
 export function queueIntakeDeps(): IntakeDeps {
   const base = runtime();

@@ -1,15 +1,15 @@
 import { parseRequest } from '../core/contract';
-import { integrationOfSource } from '../core/integrations';
 import { end, fingerprintOf } from '../core/leases';
-import type { BrokerRequest, Lease, Rejection } from '../core/model';
+import type { BrokerRequest, Caller, Lease, Rejection } from '../core/model';
 import * as outcomes from '../core/outcomes';
 import { idempotencyConflict, unknownRequest } from '../core/rejections';
 import { evaluateGrant } from '../core/rule-decision';
 import { coversScope } from '../core/scope';
 import { readTimerMessage } from '../core/timer-message';
 import { isRecord } from '../core/validation';
-import { type AppDeps, auditEvent, nowSeconds } from './deps';
+import { type AppDeps, auditEvent, type IntakeDeps, nowSeconds } from './deps';
 import { extensionKey } from './extend';
+import { type Channel, identifyChannel } from './identify-caller';
 import { startReads } from './reconcile-subject';
 import { publishRejection } from './reject';
 import { rereadLease, rollBack, underSubjectLock } from './subject-work';
@@ -38,9 +38,9 @@ const DEFAULT_ERROR = 'the request failed on every delivery and was moved to a d
  * `Access Grant Failed`. Accepts the three shapes that reach the broker's dead-letter queues: an SQS body (the
  * envelope), an EventBridge event (the intake rule's DLQ) and a Lambda on-failure destination record.
  */
-export async function settleDeadLetter(deps: AppDeps, body: string): Promise<DeadLetterResult> {
+export async function settleDeadLetter(deps: IntakeDeps, letter: DeadLetter): Promise<DeadLetterResult> {
   deps.metrics.add('RequestsDeadLettered');
-  const { payload, error } = unwrap(body);
+  const { payload, error } = unwrap(letter.body);
   const timer = readTimerMessage(payload);
   if (timer) {
     deps.log.error('expiry timer dead-lettered: the sweeper ends the lease', { ...timer });
@@ -54,6 +54,19 @@ export async function settleDeadLetter(deps: AppDeps, body: string): Promise<Dea
     });
   }
   const request = parsed.request;
+  // Who put it there, as the queue it came from says: a dead letter is acted on only for the integration that
+  // sent the request, so a forged one (a misconfigured DLQ policy) changes no one's lease.
+  const channel = await channelOf(deps, request, letter, payload);
+  if (!channel.ok) return reject(deps, request, channel.rejection);
+  // A proof cannot be checked again here (its window has passed), but its absence can: the intake's answer.
+  if (channel.integration.requestedBy === 'proven' && !hasProof(payload)) {
+    return reject(deps, request, {
+      code: 'PROOF_REQUIRED',
+      field: 'detail.proof',
+      reason: `integration ${channel.integration.id} relays only requests that prove their requester`,
+    });
+  }
+  const caller: Caller = { integration: channel.integration.id, sender: channel.sender };
   const reason = error ?? DEFAULT_ERROR;
   deps.log.error('request dead-lettered', {
     requestId: request.requestId,
@@ -61,6 +74,13 @@ export async function settleDeadLetter(deps: AppDeps, body: string): Promise<Dea
     error: reason,
   });
   const lease = await deps.store.findLease(request.requestId);
+  if (lease?.origin !== undefined && lease.origin.integration !== caller.integration) {
+    return reject(deps, request, {
+      code: 'INTEGRATION_MISMATCH',
+      field: 'detail.requestId',
+      reason: `grant ${lease.requestId} came through integration ${lease.origin.integration}; only it may revoke or extend it`,
+    });
+  }
   switch (request.kind) {
     case 'grant':
       // The id belongs to another request: the intake's answer was this refusal.
@@ -74,7 +94,7 @@ export async function settleDeadLetter(deps: AppDeps, body: string): Promise<Dea
       }
       // Never recorded: a grant the rules refuse gets its refusal (the answer that could not be published
       // before), any other its failure.
-      return refuseOrFail(deps, request, reason);
+      return refuseOrFail(deps, request, caller, reason);
     case 'revoke':
       if (!lease) return reject(deps, request, unknownRequest(request.requestId));
       if (lease.status === 'ended') return { status: 'settled', lease };
@@ -167,18 +187,13 @@ const CALLER_CODES: ReadonlySet<Rejection['code']> = new Set(['PROOF_REQUIRED', 
 async function refuseOrFail(
   deps: AppDeps,
   request: Extract<BrokerRequest, { kind: 'grant' }>,
+  caller: Caller,
   reason: string,
 ): Promise<DeadLetterResult> {
-  // The dead letter names no sender and its proof, if any, is past its window: the rules answer only what
-  // they refuse whoever asked through the source's integration; anything that needs the caller is a failure.
-  const integration = integrationOfSource(deps.rules, request.source);
-  const decision = integration
-    ? evaluateGrant(deps.rules, request, {
-        integration: integration.id,
-        sender: `dead-letter:${request.source}`,
-      })
-    : undefined;
-  if (decision && !decision.allowed && !CALLER_CODES.has(decision.rejection.code)) {
+  // The proof, if any, is past its window: the rules answer only what they refuse whoever asked through the
+  // caller's integration; anything that needs the proven requester is answered as a failure.
+  const decision = evaluateGrant(deps.rules, request, caller);
+  if (!decision.allowed && !CALLER_CODES.has(decision.rejection.code)) {
     return reject(deps, request, decision.rejection);
   }
   await deps.publisher.publish([outcomes.deadLettered(request, reason)]);
@@ -187,6 +202,44 @@ async function refuseOrFail(
 
 function reject(deps: AppDeps, request: BrokerRequest, rejection: Rejection): Promise<DeadLetterResult> {
   return publishRejection(deps, rejection, { request });
+}
+
+/** A message of one of the broker's dead-letter queues. */
+export interface DeadLetter {
+  readonly body: string;
+  /**
+   * Which queue: `requests` (SQS moved it from the requests queue; it keeps its sender's SenderId),
+   * `intake-events` (EventBridge's and Lambda's on-failure deliveries of the intake's events), `timers`.
+   */
+  readonly queue: 'requests' | 'intake-events' | 'timers';
+  readonly senderId: string | undefined;
+}
+
+/** The integration a dead-lettered request came through: as the intake would have identified it. */
+function channelOf(
+  deps: IntakeDeps,
+  request: BrokerRequest,
+  letter: DeadLetter,
+  payload: unknown,
+): Promise<Channel> {
+  switch (letter.queue) {
+    case 'requests':
+      return identifyChannel(deps, request, { sqsBody: JSON.stringify(payload), senderId: letter.senderId });
+    case 'intake-events':
+      return identifyChannel(deps, request, { event: payload });
+    case 'timers':
+      return Promise.resolve({
+        ok: false,
+        rejection: {
+          code: 'SENDER_NOT_ALLOWED',
+          reason: "a request on the expiry timers' dead-letter queue was sent by no integration",
+        },
+      });
+  }
+}
+
+function hasProof(payload: unknown): boolean {
+  return isRecord(payload) && isRecord(payload.detail) && payload.detail.proof !== undefined;
 }
 
 /** The request inside a dead-letter body, and the error Lambda recorded with it when it says. */

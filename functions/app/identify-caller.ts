@@ -1,4 +1,4 @@
-import { accountsOf, integrationOfSource, queueIntegrationOf } from '../core/integrations';
+import { accountsOf, integrationOfSource, listsCaller, queueIntegrationOf } from '../core/integrations';
 import { fingerprintOf } from '../core/leases';
 import type { BrokerRequest, Caller, Rejection } from '../core/model';
 import type { Integration } from '../core/rules';
@@ -28,10 +28,7 @@ export async function identifyCaller(
   request: BrokerRequest,
   delivery: Delivery,
 ): Promise<Identified> {
-  const found =
-    'event' in delivery
-      ? viaEventBridge(deps, request, delivery.event)
-      : await viaQueue(deps, request, delivery.senderId);
+  const found = await identifyChannel(deps, request, delivery);
   if (!found.ok) return found;
   const { integration, sender } = found;
   const detail = detailOf(delivery);
@@ -47,7 +44,18 @@ export async function identifyCaller(
     return { ok: true, caller: { integration: integration.id, sender } };
   }
   const proved = await proveRequester(deps, detail, proof);
-  if (proved.ok) return { ok: true, caller: { integration: integration.id, sender, proven: proved.caller } };
+  if (proved.ok) {
+    // The proven requester asks through the integration only as one of its principals: so a proof signed by
+    // anyone else gains nothing, even if a misconfigured bus policy let their event through.
+    if (!listsCaller(integration, proved.caller)) {
+      return refuse(
+        'SENDER_NOT_ALLOWED',
+        `the proven requester ${proved.caller} is no principal of integration ${integration.id}`,
+        'detail.proof',
+      );
+    }
+    return { ok: true, caller: { integration: integration.id, sender, proven: proved.caller } };
+  }
   const recorded = REDELIVERY_CODES.has(proved.rejection.code)
     ? await provenBefore(deps, request, integration)
     : undefined;
@@ -83,11 +91,25 @@ async function provenBefore(
   return recorded ? origin.provenBy : undefined;
 }
 
-type Found =
+export type Channel =
   | { readonly ok: true; readonly integration: Integration; readonly sender: string }
   | { readonly ok: false; readonly rejection: Rejection };
 
-function viaEventBridge(deps: IntakeDeps, request: BrokerRequest, event: unknown): Found {
+/**
+ * The integration a request came through and its sender, from the transport alone: the SQS SenderId, or the
+ * event's source and account (the bus policy ties the source to the integration's principals).
+ */
+export function identifyChannel(
+  deps: Pick<IntakeDeps, 'rules' | 'senders'>,
+  request: BrokerRequest,
+  delivery: Delivery,
+): Promise<Channel> {
+  return 'event' in delivery
+    ? Promise.resolve(viaEventBridge(deps, request, delivery.event))
+    : viaQueue(deps, request, delivery.senderId);
+}
+
+function viaEventBridge(deps: Pick<IntakeDeps, 'rules'>, request: BrokerRequest, event: unknown): Channel {
   const integration = integrationOfSource(deps.rules, request.source);
   const account = isRecord(event) && typeof event.account === 'string' ? event.account : undefined;
   if (integration === undefined) {
@@ -109,10 +131,10 @@ function viaEventBridge(deps: IntakeDeps, request: BrokerRequest, event: unknown
 }
 
 async function viaQueue(
-  deps: IntakeDeps,
+  deps: Pick<IntakeDeps, 'rules' | 'senders'>,
   request: BrokerRequest,
   senderId: string | undefined,
-): Promise<Found> {
+): Promise<Channel> {
   const principal = senderId === undefined ? undefined : await deps.senders.principalOf(senderId);
   const integration = principal === undefined ? undefined : queueIntegrationOf(deps.rules, principal);
   if (principal === undefined || integration === undefined) {

@@ -6,25 +6,35 @@ import { LeaseStore, leaseDocumentClient } from '../adapters/lease-table';
 import { LOCAL_RESOURCE_NAMES, stageResourceNames } from '../config/names';
 import { CliError } from './errors';
 
+type Credentials =
+  | { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string }
+  | ReturnType<typeof fromNodeProviderChain>;
+
 /**
  * Where the commands go: a stage's lease table and an event bus, in the region the SDK would use, with your
  * own credentials. AWS_ENDPOINT_URL points everything at the local broker started by `npm start` instead.
  */
 export class AwsTarget {
-  readonly endpoint = process.env.AWS_ENDPOINT_URL;
+  readonly endpoint: string | undefined;
   readonly tableName: string;
   readonly busName: string;
   /** The broker's audience for requesters' proofs: the stage's stack, `eks-access-broker-<stage>`. */
   readonly audience: string;
-  private readonly local = Boolean(this.endpoint);
+  private readonly local: boolean;
 
-  constructor(options: { readonly stage?: string; readonly table?: string; readonly bus?: string }) {
+  /** `env`: the CLI's environment (the process's; a test passes its own, as another shell would). */
+  constructor(
+    options: { readonly stage?: string; readonly table?: string; readonly bus?: string },
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {
+    this.endpoint = env.AWS_ENDPOINT_URL;
+    this.local = Boolean(this.endpoint);
     const stage = options.stage ?? (this.local ? 'local' : 'dev');
     this.audience = stageResourceNames(stage).prefix;
-    this.tableName = options.table ?? process.env.LEASE_TABLE_NAME ?? stageResourceNames(stage).leaseTable;
+    this.tableName = options.table ?? env.LEASE_TABLE_NAME ?? stageResourceNames(stage).leaseTable;
     this.busName =
       options.bus ??
-      process.env.EVENT_BUS_NAME ??
+      env.EVENT_BUS_NAME ??
       (this.local ? LOCAL_RESOURCE_NAMES.eventBus : stageResourceNames(stage).eventBus);
   }
 
@@ -52,11 +62,11 @@ export class AwsTarget {
   }
 
   /** What a requester's proof is signed with: your own credentials (the SDK's default chain) and region. */
-  proofSigning(): {
-    readonly credentials: ReturnType<typeof fromNodeProviderChain>;
-    readonly region: string;
-  } {
-    return { credentials: fromNodeProviderChain(), region: this.clientConfig().region };
+  proofSigning(): { readonly credentials: Credentials; readonly region: string; readonly endpoint?: string } {
+    const { credentials, region } = this.clientConfig();
+    // The broker checks the proof with the STS it uses: its region's, or the endpoint it is pointed at.
+    const endpoint = this.env.AWS_ENDPOINT_URL_STS ?? this.endpoint;
+    return { credentials, region, ...(endpoint ? { endpoint } : {}) };
   }
 
   /** Turns the errors people meet at a terminal into a sentence that says what to do. */
@@ -84,11 +94,22 @@ export class AwsTarget {
     }
   }
 
-  /** The SDK reads AWS_REGION; the aws CLI's AWS_DEFAULT_REGION is honoured too, and the local edge needs none. */
-  private clientConfig(): { region: string } {
-    const region =
-      process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? (this.local ? 'us-east-1' : undefined);
+  /**
+   * The SDK reads AWS_REGION; the aws CLI's AWS_DEFAULT_REGION is honoured too, and the local edge needs none.
+   * Credentials: the keys in the environment, else the SDK's default chain (profiles, SSO, ...).
+   */
+  private clientConfig(): { region: string; credentials: Credentials; endpoint?: string } {
+    const env = this.env;
+    const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? (this.local ? 'us-east-1' : undefined);
     if (!region) throw new CliError('No AWS region: set AWS_REGION (or AWS_DEFAULT_REGION).');
-    return { region };
+    const credentials: Credentials =
+      env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+        ? {
+            accessKeyId: env.AWS_ACCESS_KEY_ID,
+            secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+            ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+          }
+        : fromNodeProviderChain();
+    return { region, credentials, ...(this.endpoint ? { endpoint: this.endpoint } : {}) };
   }
 }

@@ -5,7 +5,7 @@ import type { Log } from '../app/deps';
 import { forgetLease } from '../app/forget';
 import { readRulesYaml } from '../config/access-rules-yaml';
 import { DETAIL_TYPES, parseRequest } from '../core/contract';
-import { globMatch } from '../core/glob';
+import { listsCaller } from '../core/integrations';
 import type { AccessRules } from '../core/rules';
 import { type CliOptions, missing, need, parseDuration, parseTicket } from './args';
 import type { AwsTarget } from './aws';
@@ -19,6 +19,8 @@ export interface Invocation {
   readonly options: CliOptions;
   readonly print: (line: string) => void;
   readonly target: AwsTarget;
+  /** The CLI's environment (who runs it: USER). */
+  readonly env: NodeJS.ProcessEnv;
 }
 
 /** The operator sees the command's result and its errors; the use case's logs would only clutter the terminal. */
@@ -165,22 +167,11 @@ async function request(cli: Invocation, detailType: string, detail: Record<strin
  * the account and the role name decide. None lists you: the rules' first source, and the broker says why not.
  */
 export function sourceFor(rules: AccessRules, callerArn: string, breakGlass: boolean): string {
-  const session = /^arn:[^:]+:sts::(\d{12}):assumed-role\/([^/]+)\//.exec(callerArn);
-  const lists = (glob: string) => {
-    if (!session) return globMatch(glob, callerArn);
-    const [, , , , account = '', resource = ''] = glob.split(':');
-    const name = resource.slice(resource.lastIndexOf('/') + 1);
-    return (
-      resource.startsWith('role/') &&
-      globMatch(account, session[1] ?? '') &&
-      globMatch(name, session[2] ?? '')
-    );
-  };
-  const mine = rules.integrations.filter((integration) => integration.principals.some(lists));
+  const mine = rules.integrations.filter((integration) => listsCaller(integration, callerArn));
   const chosen = (breakGlass ? mine.find((integration) => integration.breakGlass) : undefined) ?? mine[0];
   return chosen?.sources[0] ?? rules.sources[0] ?? 'com.example.ticketing';
 }
 
 function requestedBy(cli: Invocation): string {
-  return cli.options['requested-by'] ?? process.env.USER ?? userInfo().username;
+  return cli.options['requested-by'] ?? cli.env.USER ?? userInfo().username;
 }

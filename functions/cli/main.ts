@@ -39,6 +39,7 @@ the local broker started by \`npm start\`.`;
 export async function main(
   argv: readonly string[],
   print: (line: string) => void = console.log,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<void> {
   const [command, ...rest] = argv;
   if (!command || command === '-h' || command === '--help' || command === 'help') {
@@ -50,7 +51,7 @@ export async function main(
     print(USAGE);
     return;
   }
-  const cli: Invocation = { options, print, target: new AwsTarget(options) };
+  const cli: Invocation = { options, print, target: new AwsTarget(options, env), env };
   switch (command) {
     case 'grant':
       return grant(cli, false);

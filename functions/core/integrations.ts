@@ -3,6 +3,7 @@
  * channel's message belongs to, which accounts may send for it, and whether the requester STS vouched for is
  * the beneficiary of a request.
  */
+import { globMatch } from './glob';
 import type { AccessRules, Integration } from './rules';
 
 /** The integration that owns an EventBridge source (each source has one owner), if any. */
@@ -62,4 +63,24 @@ function arnParts(arn: string): ArnParts | undefined {
   if (!parts) return undefined;
   const [, partition = '', service = '', region = '', account = '', resource = ''] = parts;
   return { partition, service, region, account, resource };
+}
+
+/**
+ * Whether `callerArn` (as STS names a caller: an assumed-role session, or an IAM user) is one of the
+ * integration's principals. A session is its role, whose path the session ARN does not carry: the account and
+ * the role name decide, each matched against the principal glob's own.
+ */
+export function listsCaller(integration: Integration, callerArn: string): boolean {
+  const session = /^arn:([^:]+):sts::(\d{12}):assumed-role\/([^/]+)\/[^/]+$/.exec(callerArn);
+  return integration.principals.some((glob) => {
+    if (!session) return globMatch(glob, callerArn);
+    const [, partition = '', , , account = '', resource = ''] = glob.split(':');
+    const name = resource.slice(resource.lastIndexOf('/') + 1);
+    return (
+      partition === session[1] &&
+      resource.startsWith('role/') &&
+      globMatch(account, session[2] ?? '') &&
+      globMatch(name, session[3] ?? '')
+    );
+  });
 }

@@ -16,6 +16,7 @@ import { handler as eventBridgeHandler } from '../../functions/handlers/eventbri
 import { handler as expiryTimerHandler } from '../../functions/handlers/expiry-timer';
 import { handler as sqsHandler } from '../../functions/handlers/sqs-intake';
 import { handler as sweeperHandler } from '../../functions/handlers/sweeper';
+import { localIntakePolicies } from '../stack/intake-policies';
 import { type Edge, type EdgeOptions, startEdge } from './edge';
 import { BROKER_LOCAL_CREDENTIALS } from './identities';
 import { lambdaContext } from './lambda-context';
@@ -53,6 +54,8 @@ export interface LocalBrokerOptions extends EdgeOptions {
 export interface LocalBroker {
   readonly edge: Edge;
   readonly rules: AccessRules;
+  /** Where the template's resource policies are enforced: PutEvents to these buses, SendMessage to these queues. */
+  readonly policies: { readonly buses: readonly string[]; readonly queues: readonly string[] };
   /** Runs the sweeper once, as its schedule would. */
   sweep(): Promise<unknown>;
   /** Runs the drift check once, as its schedule would. */
@@ -75,6 +78,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
   const compiledRulesFile = join(compiledDir, 'access-rules.json');
   let rules: AccessRules;
   let edge: Edge;
+  let policies: LocalBroker['policies'];
   try {
     rules = compileRules(rulesFile, compiledRulesFile);
     edge = await startEdge({
@@ -119,6 +123,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
       ACCESS_RULES_FILE: compiledRulesFile,
       POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
     });
+    policies = attachIntakePolicies(edge, rules, own.principalArn);
     const dynamodb = new DynamoDBClient({ endpoint: edge.url });
     await ensureLeaseTable(dynamodb, LOCAL_RESOURCE_NAMES.leaseTable);
     dynamodb.destroy();
@@ -186,6 +191,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
   return {
     edge,
     rules,
+    policies,
     sweep,
     checkDrift,
     outcomes: () =>
@@ -209,6 +215,41 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
       removeCompiled();
     },
   };
+}
+
+/**
+ * The bus and queue policies the template deploys, rendered from the same rules for this edge's account, region and
+ * resource names, with the broker's functions as `brokerRoleArn` (the role its identities-file key stands for), and
+ * attached: from here on the edge decides PutEvents and SendMessage by them. The edge's second bus (named after the
+ * broker) gets the bus document too. The intake-events dead-letter queue (EventBridge's on-failure destination)
+ * has no local counterpart, so its document is not attached.
+ */
+function attachIntakePolicies(
+  edge: Edge,
+  rules: AccessRules,
+  brokerRoleArn: string,
+): LocalBroker['policies'] {
+  const render = (eventBus: string) =>
+    localIntakePolicies(rules, {
+      names: { ...LOCAL_RESOURCE_NAMES, eventBus },
+      accountId: edge.accountId,
+      region: edge.region,
+      brokerRoleArn,
+    });
+  const policies = render(LOCAL_RESOURCE_NAMES.eventBus);
+  const buses = [
+    [LOCAL_RESOURCE_NAMES.eventBus, policies.bus],
+    [SERVICE_NAME, render(SERVICE_NAME).bus],
+  ] as const;
+  const queues = [
+    [LOCAL_RESOURCE_NAMES.requestsQueue, policies.requestsQueue],
+    [LOCAL_RESOURCE_NAMES.timerQueue, policies.timerQueue],
+    [LOCAL_RESOURCE_NAMES.requestsDeadLetterQueue, policies.requestsDeadLetterQueue],
+    [LOCAL_RESOURCE_NAMES.timerDeadLetterQueue, policies.timerDeadLetterQueue],
+  ] as const;
+  for (const [name, document] of buses) edge.bus.setPolicy(name, document);
+  for (const [name, document] of queues) edge.queues.setPolicy(name, document);
+  return { buses: buses.map(([name]) => name), queues: queues.map(([name]) => name) };
 }
 
 /** A scheduled function: like reserved concurrency 1, a run that is still going makes the next one wait for it. */

@@ -64,6 +64,9 @@ async function main(): Promise<void> {
   console.log(
     `  DynamoDB Local: ${dbPath ? `on disk in ${dbPath}` : 'in memory'} (pid ${edge.dynamodb?.pid})`,
   );
+  console.log("  Bus and queue policies: enforced (the template's documents, rendered from these rules)");
+  console.log(`    PutEvents to bus ${broker.policies.buses.join(', ')}`);
+  console.log(`    SendMessage to queue ${broker.policies.queues.join(', ')}`);
   console.log(`  Identities (${edge.identities.origin}): access key / secret, principal (unique id)`);
   for (const line of edge.identities.describe()) console.log(`    ${line}`);
   console.log('  Try:');

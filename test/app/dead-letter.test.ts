@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { settleDeadLetter } from '../../functions/app/dead-letter';
+import { type DeadLetter, settleDeadLetter } from '../../functions/app/dead-letter';
 import { sweep } from '../../functions/app/expiry';
 import { appDeps, START_MS } from '../support/fakes/app-deps';
+import { aProof } from '../support/proofs';
 import {
   accessOf,
   auditTypes,
@@ -13,6 +14,7 @@ import {
   ONCALL,
   requestIdOf,
   revokeEvent,
+  SAMPLE_SECONDS,
   send,
 } from './scenario';
 
@@ -28,13 +30,21 @@ function destinationRecord(event: unknown, errorMessage: string): string {
   });
 }
 
+/** A dead letter of the intake-events queue (EventBridge's and Lambda's on-failure deliveries), or of `queue`. */
+function letter(body: string, queue: DeadLetter['queue'] = 'intake-events'): DeadLetter {
+  return { body, queue, senderId: undefined };
+}
+
 describe('dead letter', () => {
   it('leaves a lost expiry timer to the sweeper, publishing nothing', async () => {
     // Arrange
     const world = appDeps();
 
     // Act
-    const result = await settleDeadLetter(world.deps, JSON.stringify({ requestId: 'R-1', expiresAt: START }));
+    const result = await settleDeadLetter(
+      world.deps,
+      letter(JSON.stringify({ requestId: 'R-1', expiresAt: START }), 'timers'),
+    );
 
     // Assert
     expect(result).toEqual({ status: 'timer', requestId: 'R-1' });
@@ -47,7 +57,7 @@ describe('dead letter', () => {
     const world = appDeps();
 
     // Act
-    const result = await settleDeadLetter(world.deps, JSON.stringify({ hello: 'world' }));
+    const result = await settleDeadLetter(world.deps, letter(JSON.stringify({ hello: 'world' })));
 
     // Assert
     expect(result).toMatchObject({ status: 'rejected', rejection: { code: 'INVALID_ENVELOPE' } });
@@ -67,7 +77,7 @@ describe('dead letter', () => {
       world.emulator.faults.configure({});
 
       // Act
-      const result = await settleDeadLetter(world.deps, destinationRecord(event, 'EKS kept failing'));
+      const result = await settleDeadLetter(world.deps, letter(destinationRecord(event, 'EKS kept failing')));
 
       // Assert
       expect(result).toEqual({ status: 'failed', requestId });
@@ -92,7 +102,7 @@ describe('dead letter', () => {
       const applied = accessOf(world, DEVELOPER);
 
       // Act
-      const result = await settleDeadLetter(world.deps, JSON.stringify(event));
+      const result = await settleDeadLetter(world.deps, letter(JSON.stringify(event)));
 
       // Assert
       expect(applied).toEqual([[EDIT, namespaces('team-a', 'team-b')]]);
@@ -111,7 +121,7 @@ describe('dead letter', () => {
       await send(world, event);
 
       // Act
-      const result = await settleDeadLetter(world.deps, JSON.stringify(event));
+      const result = await settleDeadLetter(world.deps, letter(JSON.stringify(event)));
 
       // Assert
       expect(result).toMatchObject({ status: 'settled', lease: { status: 'active' } });
@@ -127,7 +137,7 @@ describe('dead letter', () => {
       // Act
       const result = await settleDeadLetter(
         world.deps,
-        JSON.stringify(grantEvent({ requestId: requestIdOf(event), durationSeconds: 60 })),
+        letter(JSON.stringify(grantEvent({ requestId: requestIdOf(event), durationSeconds: 60 }))),
       );
 
       // Assert
@@ -146,8 +156,8 @@ describe('dead letter', () => {
       });
 
       // Act
-      const failed = await settleDeadLetter(world.deps, JSON.stringify(allowed));
-      const rejected = await settleDeadLetter(world.deps, JSON.stringify(refused));
+      const failed = await settleDeadLetter(world.deps, letter(JSON.stringify(allowed)));
+      const rejected = await settleDeadLetter(world.deps, letter(JSON.stringify(refused)));
 
       // Assert
       expect(failed).toEqual({ status: 'failed', requestId: requestIdOf(allowed) });
@@ -173,7 +183,7 @@ describe('dead letter', () => {
       world.clock.advance(60);
 
       // Act
-      const result = await settleDeadLetter(world.deps, JSON.stringify(revokeEvent(requestId)));
+      const result = await settleDeadLetter(world.deps, letter(JSON.stringify(revokeEvent(requestId))));
       const marked = await world.table.findLease(requestId);
       const report = await sweep(world.deps);
 
@@ -197,6 +207,44 @@ describe('dead letter', () => {
       expect(auditTypes(world, requestId)).toEqual(['requested', 'granted', 'revocation-failed', 'revoked']);
     });
 
+    it('forged (a misconfigured DLQ policy) changes no lease: an unknown sender, another integration, the timers queue', async () => {
+      // Arrange
+      const world = appDeps();
+      const event = grantEvent();
+      const requestId = requestIdOf(event);
+      await send(world, event);
+      const revoke = JSON.stringify(revokeEvent(requestId));
+      // Through the on-call integration, with a proof (which a dead letter can no longer check): not its grant.
+      const onCall = revokeEvent(requestId);
+      const onCallRevoke = JSON.stringify({
+        ...onCall,
+        source: 'com.example.oncall',
+        detail: { ...onCall.detail, proof: aProof(onCall.detail) },
+      });
+
+      // Act
+      const unknownSender = await settleDeadLetter(world.deps, {
+        body: revoke,
+        queue: 'requests',
+        senderId: 'AROAINTRUDER0000000:intruder',
+      });
+      const otherIntegration = await settleDeadLetter(world.deps, letter(onCallRevoke));
+      const onTimersQueue = await settleDeadLetter(world.deps, letter(revoke, 'timers'));
+
+      // Assert
+      expect([unknownSender, otherIntegration, onTimersQueue]).toMatchObject([
+        { status: 'rejected', rejection: { code: 'SENDER_NOT_ALLOWED' } },
+        { status: 'rejected', rejection: { code: 'INTEGRATION_MISMATCH' } },
+        { status: 'rejected', rejection: { code: 'SENDER_NOT_ALLOWED' } },
+      ]);
+      expect(await world.table.findLease(requestId)).toMatchObject({
+        status: 'active',
+        expiresAt: START + SAMPLE_SECONDS,
+      });
+      expect(auditTypes(world, requestId)).toEqual(['requested', 'granted']);
+      expect(accessOf(world, DEVELOPER)).toEqual([[EDIT, namespaces('team-a', 'team-b')]]);
+    });
+
     it('of an unknown request is rejected, and of an ended lease is settled', async () => {
       // Arrange
       const world = appDeps();
@@ -205,8 +253,14 @@ describe('dead letter', () => {
       await send(world, revokeEvent(requestIdOf(event)));
 
       // Act
-      const unknown = await settleDeadLetter(world.deps, JSON.stringify(revokeEvent('JIRA-OPS-404:grant')));
-      const ended = await settleDeadLetter(world.deps, JSON.stringify(revokeEvent(requestIdOf(event))));
+      const unknown = await settleDeadLetter(
+        world.deps,
+        letter(JSON.stringify(revokeEvent('JIRA-OPS-404:grant'))),
+      );
+      const ended = await settleDeadLetter(
+        world.deps,
+        letter(JSON.stringify(revokeEvent(requestIdOf(event)))),
+      );
 
       // Assert
       expect(unknown).toMatchObject({ status: 'rejected', rejection: { code: 'UNKNOWN_REQUEST' } });
@@ -231,11 +285,11 @@ describe('dead letter', () => {
       const lost = extendEvent(requestId, 900, { reason: 'one more rollout' });
 
       // Act
-      const failed = await settleDeadLetter(world.deps, JSON.stringify(lost));
-      const settled = await settleDeadLetter(world.deps, JSON.stringify(applied));
+      const failed = await settleDeadLetter(world.deps, letter(JSON.stringify(lost)));
+      const settled = await settleDeadLetter(world.deps, letter(JSON.stringify(applied)));
       const unknown = await settleDeadLetter(
         world.deps,
-        JSON.stringify(extendEvent('JIRA-OPS-404:grant', 60)),
+        letter(JSON.stringify(extendEvent('JIRA-OPS-404:grant', 60))),
       );
 
       // Assert

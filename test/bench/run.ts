@@ -1,11 +1,12 @@
 /**
- * `npm run bench`: every benchmark of issue 7 in one process tree on the local stack (DynamoDB Local and the
- * EKS emulator with injected latency behind the local edge; the handlers run in process as in `npm start`).
+ * `npm run bench`: every benchmark of issue 7, and the cost of a proof (issue 12), in one process tree on the
+ * local stack (DynamoDB Local and the EKS emulator with injected latency behind the local edge; the handlers
+ * run in process as in `npm start`).
  * Prints one table and writes it as JSON to test/bench/results/<timestamp>.json and latest.json. The numbers
  * that carry a bar are counts and ratios measured in the same run, so they do not depend on the machine.
  *
- *   npm run bench                      # everything, in about 6 minutes
- *   npm run bench -- --only 1,2        # some benchmarks (numbers as in the issue)
+ *   npm run bench                      # everything, in about 7 minutes
+ *   npm run bench -- --only 1,2        # some benchmarks (numbers as in issues 7 and 12)
  *   BENCH_EKS_RATE=20 npm run bench    # the EKS rate limit R of benchmarks 3 and 4 (default 40 calls/s;
  *                                      # 20 makes benchmark 3 take about 5 minutes instead of 2.5)
  *
@@ -22,15 +23,30 @@ import { callsPerOperation } from './calls-per-operation';
 import { coldStart } from './cold-start';
 import { grantLatency } from './grant-latency';
 import { manualProcedure } from './manual-cli';
+import { proofCost } from './proof-cost';
 import { revocationLag } from './revocation-lag';
 import { type BenchContext, INTAKE, type Row, round } from './support';
 import { sweepScaling } from './sweep-scaling';
 import { throughput } from './throughput';
 
 const RESULTS_DIR = 'test/bench/results';
+const USAGE = `Usage: npm run bench [-- --only 1,8]
+
+Runs the benchmarks against the local stack and prints one table (results in ${RESULTS_DIR}/):
+  1 calls per operation      4 against the manual procedure   7 cold start
+  2 grant latency overhead   5 sweep scaling                  8 cost of a proof
+  3 throughput at the EKS rate limit (BENCH_EKS_RATE, default 40 calls/s)
+  6 revocation lag`;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { only: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({
+    options: { only: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
   const only = values.only ? new Set(values.only.split(',').map((n) => n.trim())) : undefined;
   const wanted = (n: number) => !only || only.has(String(n));
   const started = Date.now();
@@ -70,6 +86,8 @@ async function main(): Promise<void> {
   try {
     await step(1, 'calls per operation', () => callsPerOperation(ctx));
     await step(2, 'grant latency overhead', () => grantLatency(ctx));
+    // 8 before 3 as well, for the same reason: its latency ratio wants an EKS client at full speed.
+    await step(8, 'cost of a proof', () => proofCost(ctx));
     // 5 and 6 before 3: the throttling of 3 leaves the EKS client's pacer slowed down for a while.
     await step(5, 'sweep scaling', () => sweepScaling(ctx));
     await step(6, 'revocation lag', () => revocationLag(ctx));

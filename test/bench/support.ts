@@ -57,11 +57,13 @@ export interface GrantDetail {
   readonly principalArn: string;
   readonly namespaces?: readonly string[];
   readonly durationSeconds: number;
+  /** The integration's source; the ticketing integration's by default. */
+  readonly source?: string;
 }
 
 /** A grant request as a ticketing integration puts it on the bus (the contract of PRODUCT.md). */
 export function grantEvent(grant: GrantDetail): EventBridgeEvent<string, Record<string, unknown>> {
-  return busEvent(DETAIL_TYPES.grant, {
+  return busEvent(grant.source ?? SOURCE, DETAIL_TYPES.grant, {
     requestId: grant.requestId,
     clusterName: CLUSTER,
     principalArn: grant.principalArn,
@@ -73,11 +75,19 @@ export function grantEvent(grant: GrantDetail): EventBridgeEvent<string, Record<
   });
 }
 
-export function revokeEvent(requestId: string): EventBridgeEvent<string, Record<string, unknown>> {
-  return busEvent(DETAIL_TYPES.revoke, { requestId, requestedBy: 'bench@example.com', reason: 'done' });
+export function revokeEvent(
+  requestId: string,
+  source: string = SOURCE,
+): EventBridgeEvent<string, Record<string, unknown>> {
+  return busEvent(source, DETAIL_TYPES.revoke, {
+    requestId,
+    requestedBy: 'bench@example.com',
+    reason: 'done',
+  });
 }
 
 function busEvent(
+  source: string,
   detailType: string,
   detail: Record<string, unknown>,
 ): EventBridgeEvent<string, Record<string, unknown>> {
@@ -85,7 +95,7 @@ function busEvent(
     version: '0',
     id: randomUUID(),
     'detail-type': detailType,
-    source: SOURCE,
+    source,
     account: ACCOUNT,
     time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
     region: 'us-east-1',

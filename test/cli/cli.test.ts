@@ -15,25 +15,20 @@ afterAll(async () => {
   await broker.close();
 });
 
-/** Runs one CLI command in-process against the local broker and returns what it printed. */
-async function cli(...argv: string[]): Promise<string> {
+/**
+ * Runs one CLI command in-process against the local broker, as the local identity `accessKeyId` (its secret is
+ * its id) would from their own shell, and returns what it printed. The default, `test`, is the ticketing
+ * integration's role: the bus policy lets only it put the ticketing source.
+ */
+async function cliAs(accessKeyId: string, ...argv: string[]): Promise<string> {
   const lines: string[] = [];
-  await main(argv, (line) => lines.push(line));
+  const env = { ...process.env, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: accessKeyId };
+  await main(argv, (line) => lines.push(line), env);
   return lines.join('\n');
 }
 
-/**
- * Runs one CLI command as the local identity `accessKeyId` (its secret is its id), as a person would with their
- * own credentials; the handlers' clients resolved their own (the broker's) before.
- */
-async function cliAs(accessKeyId: string, ...argv: string[]): Promise<string> {
-  const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
-  Object.assign(process.env, { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: accessKeyId });
-  try {
-    return await cli(...argv);
-  } finally {
-    Object.assign(process.env, { AWS_ACCESS_KEY_ID: saved.id, AWS_SECRET_ACCESS_KEY: saved.secret });
-  }
+function cli(...argv: string[]): Promise<string> {
+  return cliAs('test', ...argv);
 }
 
 async function cliError(...argv: string[]): Promise<string> {
@@ -192,7 +187,8 @@ describe('npx eks-access-broker against the local broker', () => {
       actor: 'test',
       requestId,
     });
-    const forgotten = await cli('forget', requestId, '--reason', 'cluster deleted');
+    // An operator's outcome event: locally only the broker's own role may publish them (the bus policy).
+    const forgotten = await cliAs('brokerlocal', 'forget', requestId, '--reason', 'cluster deleted');
 
     expect(refused).toContain(`npx eks-access-broker revoke ${requestId}`);
     expect(forgotten).toContain(`Forgotten: ${requestId}`);

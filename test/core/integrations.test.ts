@@ -4,11 +4,13 @@ import { loadRulesYaml, readRulesYaml } from '../../functions/config/access-rule
 import {
   accountsOf,
   integrationOfSource,
+  listsCaller,
   queueIntegrationOf,
   sameRole,
 } from '../../functions/core/integrations';
 import type { Caller, GrantRequest, Rejection } from '../../functions/core/model';
 import { type Decision, evaluateGrant } from '../../functions/core/rule-decision';
+import type { Integration } from '../../functions/core/rules';
 
 const shipped = readRulesYaml(fileURLToPath(new URL('../../infra/access-rules.yaml', import.meta.url)));
 
@@ -399,5 +401,38 @@ rules:
 
     // Assert
     expect(rejection.code).toBe('DURATION_TOO_LONG');
+  });
+});
+
+describe('listsCaller', () => {
+  const oncall: Integration = {
+    id: 'oncall',
+    principals: ['arn:aws:iam::111122223333:role/oncall-*', 'arn:aws:iam::111122223333:user/ops/carol'],
+    sources: ['com.example.oncall'],
+    queue: false,
+    rules: [],
+    breakGlass: true,
+    requestedBy: 'proven',
+  };
+
+  it('lists a session of a matching role, whatever its session name and however the role glob has a path', () => {
+    expect(listsCaller(oncall, 'arn:aws:sts::111122223333:assumed-role/oncall-alice/laptop')).toBe(true);
+    expect(
+      listsCaller(
+        { ...oncall, principals: ['arn:aws:iam::111122223333:role/people/oncall-*'] },
+        'arn:aws:sts::111122223333:assumed-role/oncall-alice/laptop',
+      ),
+    ).toBe(true);
+  });
+
+  it('does not list another role, another account, another partition, or a user it does not name', () => {
+    expect(listsCaller(oncall, 'arn:aws:sts::111122223333:assumed-role/intruder/intruder')).toBe(false);
+    expect(listsCaller(oncall, 'arn:aws:sts::444455556666:assumed-role/oncall-alice/laptop')).toBe(false);
+    expect(listsCaller(oncall, 'arn:aws-cn:sts::111122223333:assumed-role/oncall-alice/laptop')).toBe(false);
+    expect(listsCaller(oncall, 'arn:aws:iam::111122223333:user/ops/dave')).toBe(false);
+  });
+
+  it('lists an IAM user it names', () => {
+    expect(listsCaller(oncall, 'arn:aws:iam::111122223333:user/ops/carol')).toBe(true);
   });
 });

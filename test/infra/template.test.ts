@@ -500,7 +500,11 @@ describe('a packaged function', () => {
   it('grants access with the credentials Lambda puts in its environment', async () => {
     const { event, requestId, principalArn } = grantMessage();
 
-    const outcome = await invoke(event, { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
+    // The function's own role (locally `brokerlocal`): only it may publish the broker's outcome events.
+    const outcome = await invoke(event, {
+      AWS_ACCESS_KEY_ID: 'brokerlocal',
+      AWS_SECRET_ACCESS_KEY: 'brokerlocal',
+    });
 
     expect(outcome).toEqual({ response: { batchItemFailures: [] } });
     const entry = broker.edge.eks

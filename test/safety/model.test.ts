@@ -7,9 +7,12 @@ import { type SafetyWorld, startSafetyWorld } from '../support/safety-world';
 /**
  * Model-based random testing: random scenarios of grants, revokes, extensions, clock advances, duplicate and
  * out-of-order deliveries over five subjects (one with a baseline entry and association, one node entry),
- * with EKS faults on and crashes between side effects, checked against the five safety invariants.
+ * with EKS faults on and crashes between side effects, and an intruder actor sending requests no integration
+ * may make (test/support/model-runner.ts), checked against the six safety invariants (invariants.ts).
  * CI size: 250 operations (scenarios of up to 60). Soak: `npm run soak` (SOAK_OPS=5000 by default).
  * Replay a failure with SAFETY_SEED=<seed> (and SAFETY_PATH=<path> to go straight to the shrunk case).
+ * Some of the intruder's messages fail on every delivery and reach the dead-letter queue, where they must be
+ * refused too (SAFETY_INTRUDER_OUTAGES=0 keeps them out).
  */
 const TARGET_OPS = Number(process.env.SOAK_OPS ?? 0) || 250;
 const OPS_PER_RUN = 60;
@@ -18,6 +21,7 @@ const MAX_RUNS = Math.ceil(TARGET_OPS / OPS_PER_RUN) * 6;
 const SEED = process.env.SAFETY_SEED ? Number(process.env.SAFETY_SEED) : Date.now() % 2_147_483_647;
 /** Shrinking re-runs scenarios against real services: past this budget the smallest case so far is reported. */
 const SHRINK_BUDGET_MS = 120_000;
+const SCENARIOS = { intruderOutages: process.env.SAFETY_INTRUDER_OUTAGES !== '0' };
 
 let world: SafetyWorld;
 const stats = new ModelStats();
@@ -38,7 +42,7 @@ describe('model-based random testing with faults and crashes', () => {
     async () => {
       let firstFailureAt: number | undefined;
       let lastFailure = '';
-      const property = fc.asyncProperty(scenarioArb(OPS_PER_RUN), async (scenario: Scenario) => {
+      const property = fc.asyncProperty(scenarioArb(OPS_PER_RUN, SCENARIOS), async (scenario: Scenario) => {
         if (firstFailureAt === undefined && stats.operations >= TARGET_OPS) return true;
         if (firstFailureAt !== undefined && Date.now() - firstFailureAt > SHRINK_BUDGET_MS) return true;
         const report = await runScenario(world, scenario, stats);

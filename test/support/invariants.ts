@@ -15,11 +15,13 @@
  */
 import type { AuditEvent } from '../../functions/app/ports';
 import { type AccessScope, type Lease, OWNER_TAG_KEY, OWNER_TAG_VALUE } from '../../functions/core/model';
+import type { Outcome } from '../../functions/core/outcomes';
+import type { AccessRules } from '../../functions/core/rules';
 import { coversScope, normalizeScope, sameScope, unionScope } from '../../functions/core/scope';
 import type { ClusterSnapshot } from '../../infra/local/eks/emulator';
 import type { MutationRecord, AccessScope as WireScope } from '../../infra/local/eks/model';
 
-export type InvariantId = 1 | 2 | 3 | 4 | 5;
+export type InvariantId = 1 | 2 | 3 | 4 | 5 | 6;
 
 export const INVARIANTS: Readonly<Record<InvariantId, string>> = {
   1: 'no access outlives its lease (drained EKS = baseline + active leases)',
@@ -27,7 +29,10 @@ export const INVARIANTS: Readonly<Record<InvariantId, string>> = {
   3: 'nothing the broker did not create is deleted or narrowed',
   4: 'every request reaches exactly one terminal outcome',
   5: 'duplicates, reordering and redelivery change nothing beyond the first delivery',
+  6: "no access for a request outside an integration's allowance",
 };
+
+export const INVARIANT_IDS: readonly InvariantId[] = [1, 2, 3, 4, 5, 6];
 
 export interface Violation {
   readonly invariant: InvariantId;
@@ -348,4 +353,145 @@ function describePolicies(policies: readonly { policyArn: string; accessScope: W
 
 function sortedRecord(record: Readonly<Record<string, string>>): [string, string][] {
   return Object.entries(record).sort(([a], [b]) => (a < b ? -1 : 1));
+}
+
+/** What the run sent that no integration may ask: nothing the system recorded may trace back to it. */
+export interface Refused {
+  /** The requestIds of grants that must be refused (the intruder's, and grants outside their ceiling). */
+  readonly requestIds: ReadonlySet<string>;
+  /** The `requestedBy` every such request carries, the trace it leaves in audit events and outcome events. */
+  readonly requestedBy: string;
+}
+
+export interface AllowanceRecord {
+  /** The reviewed rules (infra/access-rules.yaml), not whatever the broker decided with. */
+  readonly rules: AccessRules;
+  /** Every lease the run's requests may have recorded, with its audit history. */
+  readonly leases: readonly TrackedLease[];
+  readonly refused: Refused;
+  /** Every outcome event the broker published during the run. */
+  readonly outcomes: readonly Outcome[];
+  readonly mutations: readonly MutationRecord[];
+  readonly baseline: readonly BaselineEntry[];
+  /** The seq of the last seeding mutation: what comes after is the broker's doing. */
+  readonly fromSeq: number;
+}
+
+/**
+ * Invariant 6, from the lease table, the outcome events and the EKS mutation log, judged against the reviewed
+ * rules:
+ * - every lease (granted or not: a request that may not be made records none) came through an integration of
+ *   the rules, sent by one of its principals on a channel it may use (the queue: an exact principal of an
+ *   integration with `queue: true`; the bus: `<account>:<source>` of one of its sources and accounts), was
+ *   allowed by a rule of that integration's ceiling in that rule's mode, is break-glass only through an
+ *   integration allowed it, and names a proven requester when its integration requires one;
+ * - no refused grant has a lease, and no audit event and no outcome event but a rejection comes from a refused
+ *   request (a revocation or an extension asked by the intruder names it as its requester);
+ * - every access entry the broker created and every association it made is covered by the baseline and the
+ *   leases that pass the above: no EKS access without an allowed request behind it.
+ */
+export function checkIntegrationAllowance(record: AllowanceRecord): Violation[] {
+  const violations: Violation[] = [];
+  const v = (message: string) => violations.push({ invariant: 6, message });
+  const { rules, refused } = record;
+  const allowed: Lease[] = [];
+  for (const { lease, history } of record.leases) {
+    const granted = history.some((event) => event.type === 'granted');
+    const what = `lease ${lease.requestId} (${lease.status}${granted ? ', granted' : ''}, ${describeLease(lease)})`;
+    const problem = originProblem(rules, lease);
+    if (refused.requestIds.has(lease.requestId)) {
+      v(`${what} was recorded for a request that must be refused (origin ${JSON.stringify(lease.origin)})`);
+    } else if (problem) {
+      v(`${what} ${problem}`);
+    } else {
+      allowed.push(lease);
+    }
+    for (const event of history) {
+      if (event.actor === refused.requestedBy) {
+        v(
+          `audit event ${event.type} of lease ${lease.requestId} was asked by a request that must be refused`,
+        );
+      }
+    }
+  }
+  for (const outcome of record.outcomes) {
+    if (outcome.detailType === 'Access Grant Rejected') continue;
+    const requestId = String(outcome.detail.requestId);
+    if (refused.requestIds.has(requestId) || outcome.detail.requestedBy === refused.requestedBy) {
+      v(`${outcome.detailType} of ${requestId} answered a request that must be refused`);
+    }
+  }
+  const baseline = new Map(
+    record.baseline.map((entry) => [keyOf(entry.clusterName, entry.principalArn), entry]),
+  );
+  for (const m of record.mutations) {
+    if (m.seq <= record.fromSeq || m.outcome !== 'applied' || m.principalArn === undefined) continue;
+    const mine = allowed.filter(
+      (lease) => lease.clusterName === m.clusterName && lease.principalArn === m.principalArn,
+    );
+    const what = `mutation #${m.seq} ${m.operation} on ${m.principalArn}`;
+    if (m.operation === 'CreateAccessEntry' && !m.replayed && mine.length === 0) {
+      v(`${what}: no lease of an allowed request asked for an entry`);
+    }
+    if (m.operation === 'AssociateAccessPolicy' && m.policyArn !== undefined) {
+      const scope = toScope(m.accessScope);
+      const policyArn = m.policyArn;
+      let wanted: AccessScope | null | undefined = baseline
+        .get(keyOf(m.clusterName, m.principalArn))
+        ?.associations.find((a) => a.policyArn === policyArn)?.accessScope;
+      for (const lease of mine.filter((l) => l.policyArn === policyArn)) {
+        wanted = unionScope(wanted, lease.accessScope);
+      }
+      if (scope && !coversScope(wanted, scope)) {
+        v(
+          `${what}: ${policyArn.replace(/^.*\//, '')} at ${JSON.stringify(scope)} is more than the baseline and the allowed leases (${JSON.stringify(wanted ?? null)})`,
+        );
+      }
+    }
+  }
+  return violations;
+}
+
+/** Why a lease's origin is not within what the rules let its integration ask; undefined when it is. */
+function originProblem(rules: AccessRules, lease: Lease): string | undefined {
+  const origin = lease.origin;
+  if (origin === undefined) return 'has no origin';
+  const integration = rules.integrations.find((candidate) => candidate.id === origin.integration);
+  if (!integration) return `came through integration ${origin.integration}, which the rules do not have`;
+  if (!senderAllowed(integration, origin.sender)) {
+    return `was sent by ${origin.sender}, no principal of integration ${integration.id} on a channel it may use`;
+  }
+  if (!integration.rules.includes(lease.ruleId)) {
+    return `was allowed by rule ${lease.ruleId}, outside integration ${integration.id}'s ceiling (${integration.rules.join(', ')})`;
+  }
+  const rule = rules.rules.find((candidate) => candidate.id === lease.ruleId);
+  const policy = lease.policyArn.replace(/^.*\//, '');
+  if (
+    !rule ||
+    !(rule.policies as readonly string[]).includes(policy) ||
+    rule.breakGlassOnly !== lease.breakGlass ||
+    lease.maxDurationSeconds > rule.maxDurationSeconds
+  ) {
+    return `does not fit rule ${lease.ruleId} (${policy}, breakGlass ${lease.breakGlass}, cap ${lease.maxDurationSeconds} s)`;
+  }
+  if (lease.breakGlass && !integration.breakGlass) {
+    return `is break-glass through integration ${integration.id}, which may not send it`;
+  }
+  if (
+    integration.requestedBy === 'proven' &&
+    (origin.requestedByProof !== 'proven' || origin.provenBy === undefined)
+  ) {
+    return `came through integration ${integration.id} without the requester's proof it requires`;
+  }
+  return undefined;
+}
+
+/** The queue names its sender's principal; the bus `<account>:<source>` (its policy reserves the source). */
+function senderAllowed(integration: AccessRules['integrations'][number], sender: string): boolean {
+  if (sender.startsWith('arn:')) return integration.queue && integration.principals.includes(sender);
+  const [account = '', ...source] = sender.split(':');
+  return (
+    integration.sources.includes(source.join(':')) &&
+    integration.principals.some((principal) => principal.split(':')[4] === account)
+  );
 }

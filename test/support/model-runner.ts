@@ -12,15 +12,20 @@
  *   and SQS delivers it again anyway.
  * - Timers are SQS delayed messages fired at their time; the sweeper runs every minute of fake time (runs with
  *   nothing due or about to enter the timer window are skipped: they would do nothing).
+ * - Who asks: the ticketing integration's role sends on the queue (its SenderId), or puts its source on the bus
+ *   from its account (an EventBridge event handed to the same intake). An intruder actor sends requests no
+ *   integration may make (see `Intrusion`): they must all be refused, and nothing the system records may trace
+ *   back to them (invariant 6).
  */
 
 import fc from 'fast-check';
 import { MAX_TIMER_DELAY_SECONDS } from '../../functions/adapters/expiry-timers';
-import { settleDeadLetter } from '../../functions/app/dead-letter';
+import { type DeadLetter, settleDeadLetter } from '../../functions/app/dead-letter';
 import type { IntakeDeps } from '../../functions/app/deps';
 import { checkDrift } from '../../functions/app/drift';
 import { onTimer, sweep } from '../../functions/app/expiry';
 import type { HandleResult } from '../../functions/app/handle-request';
+import type { Delivery } from '../../functions/app/identify-caller';
 import { takeRequest } from '../../functions/app/intake';
 import { MAX_RECEIVE_COUNT } from '../../functions/config/defaults';
 import { isRetryable } from '../../functions/core/errors';
@@ -34,6 +39,7 @@ import { type DynamoDbFaults, type InvocationTrace, invocation } from './crash';
 import {
   checkDrained,
   checkForeignUntouched,
+  checkIntegrationAllowance,
   checkNoEarlyLoss,
   type InvariantId,
   type TrackedLease,
@@ -65,14 +71,50 @@ const EXTENSIONS = [30, 300, 3600, 30000] as const;
 
 export const VISIBILITY_SECONDS = 30;
 export const MAX_RECEIVES = MAX_RECEIVE_COUNT;
-/** Every request of the model is sent by the example ticketing integration's role. */
+/** The model's requests are sent by the example ticketing integration's role, on the queue or on the bus. */
 const TICKETING_SENDER_ID = localSenderId();
+const ACCOUNT = '111122223333';
+/** The SenderIds of a principal of the account that belongs to no integration, and of an on-call person's role
+ * (integration oncall, which may not use the queue). */
+const INTRUDER_SENDER_ID = localSenderId('intruder');
+const ONCALL_SENDER_ID = localSenderId('oncallalice');
+const OTHER_ACCOUNT = '444455556666';
+/** The requester every request that must be refused names: the trace it would leave in what the broker records. */
+const INTRUDER = 'mallory@intruder.example';
+/** How a request no integration may make is refused (INTEGRATION_MISMATCH needs a second asserted integration). */
+const REFUSAL_CODES: ReadonlySet<string> = new Set([
+  'SENDER_NOT_ALLOWED',
+  'ACCOUNT_NOT_ALLOWED',
+  'NOT_ALLOWED',
+  'BREAK_GLASS_NOT_ALLOWED',
+  'INTEGRATION_MISMATCH',
+  'PROOF_REQUIRED',
+  'SOURCE_NOT_ALLOWED',
+]);
 const SWEEP_INTERVAL_MS = 60_000;
 const TIMER_WINDOW_SECONDS = MAX_TIMER_DELAY_SECONDS;
 const MAX_EXPIRY_LAG_SECONDS = 600;
 const SUBJECTS = 5;
 
 type Crash = number | null;
+
+/**
+ * How the intruder actor sends a request no integration may make:
+ * - intruder-role: on the queue as the `intruder` identity (a role of the account in no integration);
+ * - oncall-on-queue: on the queue as an on-call person's role (integration oncall may not use the queue);
+ * - other-account: on the bus with the ticketing source, from another account;
+ * - unproven-source: on the bus with the oncall integration's source, without the proof it requires;
+ * - ceiling (grants only): as the ticketing integration itself, outside its ceiling (break-glass, which it may
+ *   not send, or else cluster admin). Revokes and extends sent this way go as the intruder role.
+ */
+const INTRUSIONS = [
+  'intruder-role',
+  'oncall-on-queue',
+  'other-account',
+  'unproven-source',
+  'ceiling',
+] as const;
+export type Intrusion = (typeof INTRUSIONS)[number];
 
 export type Op =
   | {
@@ -82,6 +124,8 @@ export type Op =
       readonly scope: number;
       readonly duration: number;
       readonly breakGlass: boolean;
+      /** Put on the bus by the ticketing integration's account instead of sent on the queue. */
+      readonly bus: boolean;
       /** Held back and delivered later (a `release`, or at the end): out-of-order delivery. */
       readonly hold: boolean;
       readonly crash: Crash;
@@ -95,6 +139,24 @@ export type Op =
       readonly extension: number;
       readonly crash: Crash;
       readonly poison: boolean;
+    }
+  /**
+   * A request no integration may make: a grant (a requestId of its own), or a revoke or extend of a grant it
+   * has seen (`target`). `outage`: every delivery dies before its answer is published (EventBridge down), so
+   * it ends in the dead-letter queue.
+   */
+  | {
+      readonly kind: 'intrude';
+      readonly request: 'grant' | 'revoke' | 'extend';
+      readonly via: Intrusion;
+      readonly target: number;
+      readonly subject: number;
+      readonly policy: number;
+      readonly scope: number;
+      readonly duration: number;
+      readonly breakGlass: boolean;
+      readonly crash: Crash;
+      readonly outage: boolean;
     }
   /** Delivers an earlier message again. */
   | { readonly kind: 'duplicate'; readonly target: number; readonly crash: Crash }
@@ -138,70 +200,105 @@ const poisonArb = fc.oneof(
   { weight: 1, arbitrary: fc.constant(true) },
 );
 
-const opArb: fc.Arbitrary<Op> = fc.oneof(
-  {
-    weight: 30,
-    arbitrary: fc.record({
-      kind: fc.constant('grant' as const),
-      subject: fc.nat({ max: SUBJECTS - 1 }),
-      policy: policyArb,
-      scope: fc.nat({ max: SCOPES.length - 1 }),
-      duration: fc.oneof(
-        { weight: 12, arbitrary: fc.nat({ max: DURATIONS.length - 2 }) },
-        { weight: 1, arbitrary: fc.constant(DURATIONS.length - 1) },
-      ),
-      breakGlass: fc.oneof(
-        { weight: 6, arbitrary: fc.constant(false) },
-        { weight: 1, arbitrary: fc.constant(true) },
-      ),
-      hold: fc.oneof(
-        { weight: 8, arbitrary: fc.constant(false) },
-        { weight: 1, arbitrary: fc.constant(true) },
-      ),
-      crash: crashArb,
-      poison: poisonArb,
-    }),
-  },
-  {
-    weight: 10,
-    arbitrary: fc.record({
-      kind: fc.constant('revoke' as const),
-      target: fc.nat(),
-      crash: crashArb,
-      poison: poisonArb,
-    }),
-  },
-  {
-    weight: 10,
-    arbitrary: fc.record({
-      kind: fc.constant('extend' as const),
-      target: fc.nat(),
-      extension: fc.nat({ max: EXTENSIONS.length - 1 }),
-      crash: crashArb,
-      poison: poisonArb,
-    }),
-  },
-  {
-    weight: 12,
-    arbitrary: fc.record({ kind: fc.constant('duplicate' as const), target: fc.nat(), crash: crashArb }),
-  },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('release' as const), target: fc.nat() }) },
-  {
-    weight: 25,
-    arbitrary: fc.record({
-      kind: fc.constant('advance' as const),
-      seconds: fc.oneof(
-        { weight: 5, arbitrary: fc.integer({ min: 1, max: 120 }) },
-        { weight: 3, arbitrary: fc.integer({ min: 121, max: 1200 }) },
-        { weight: 1, arbitrary: fc.integer({ min: 1201, max: 10_800 }) },
-      ),
-    }),
-  },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('drift' as const) }) },
-);
+export interface ScenarioOptions {
+  /**
+   * Whether the intruder's messages may end in the dead-letter queue (every delivery dies before it answers).
+   * Off in the safety run while the dead-letter function does not know who sent a dead letter (see
+   * test/safety/intruder.test.ts).
+   */
+  readonly intruderOutages?: boolean;
+}
+
+const opArb = (options: ScenarioOptions): fc.Arbitrary<Op> =>
+  fc.oneof(
+    {
+      weight: 30,
+      arbitrary: fc.record({
+        kind: fc.constant('grant' as const),
+        subject: fc.nat({ max: SUBJECTS - 1 }),
+        policy: policyArb,
+        scope: fc.nat({ max: SCOPES.length - 1 }),
+        duration: fc.oneof(
+          { weight: 12, arbitrary: fc.nat({ max: DURATIONS.length - 2 }) },
+          { weight: 1, arbitrary: fc.constant(DURATIONS.length - 1) },
+        ),
+        breakGlass: fc.oneof(
+          { weight: 6, arbitrary: fc.constant(false) },
+          { weight: 1, arbitrary: fc.constant(true) },
+        ),
+        bus: fc.oneof(
+          { weight: 4, arbitrary: fc.constant(false) },
+          { weight: 1, arbitrary: fc.constant(true) },
+        ),
+        hold: fc.oneof(
+          { weight: 8, arbitrary: fc.constant(false) },
+          { weight: 1, arbitrary: fc.constant(true) },
+        ),
+        crash: crashArb,
+        poison: poisonArb,
+      }),
+    },
+    {
+      weight: 10,
+      arbitrary: fc.record({
+        kind: fc.constant('revoke' as const),
+        target: fc.nat(),
+        crash: crashArb,
+        poison: poisonArb,
+      }),
+    },
+    {
+      weight: 10,
+      arbitrary: fc.record({
+        kind: fc.constant('extend' as const),
+        target: fc.nat(),
+        extension: fc.nat({ max: EXTENSIONS.length - 1 }),
+        crash: crashArb,
+        poison: poisonArb,
+      }),
+    },
+    {
+      weight: 12,
+      arbitrary: fc.record({ kind: fc.constant('duplicate' as const), target: fc.nat(), crash: crashArb }),
+    },
+    {
+      weight: 8,
+      arbitrary: fc.record({
+        kind: fc.constant('intrude' as const),
+        request: fc.constantFrom('grant' as const, 'revoke' as const, 'extend' as const),
+        via: fc.constantFrom(...INTRUSIONS),
+        target: fc.nat(),
+        subject: fc.nat({ max: SUBJECTS - 1 }),
+        policy: policyArb,
+        scope: fc.nat({ max: SCOPES.length - 1 }),
+        duration: fc.nat({ max: DURATIONS.length - 2 }),
+        breakGlass: fc.boolean(),
+        crash: crashArb,
+        outage: options.intruderOutages
+          ? fc.oneof(
+              { weight: 10, arbitrary: fc.constant(false) },
+              { weight: 1, arbitrary: fc.constant(true) },
+            )
+          : fc.constant(false),
+      }),
+    },
+    { weight: 4, arbitrary: fc.record({ kind: fc.constant('release' as const), target: fc.nat() }) },
+    {
+      weight: 25,
+      arbitrary: fc.record({
+        kind: fc.constant('advance' as const),
+        seconds: fc.oneof(
+          { weight: 5, arbitrary: fc.integer({ min: 1, max: 120 }) },
+          { weight: 3, arbitrary: fc.integer({ min: 121, max: 1200 }) },
+          { weight: 1, arbitrary: fc.integer({ min: 1201, max: 10_800 }) },
+        ),
+      }),
+    },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('drift' as const) }) },
+  );
 
 /** Scenarios of at most `opsPerRun` operations. */
-export function scenarioArb(opsPerRun: number): fc.Arbitrary<Scenario> {
+export function scenarioArb(opsPerRun: number, options: ScenarioOptions = {}): fc.Arbitrary<Scenario> {
   return fc.record({
     seed: fc.nat(),
     faults: fc.record({
@@ -214,7 +311,7 @@ export function scenarioArb(opsPerRun: number): fc.Arbitrary<Scenario> {
     }),
     scheduledCrashRate: fc.constantFrom(0, 0.05, 0.15),
     // Variable length, so that a failing scenario shrinks to the few operations that matter.
-    ops: fc.array(opArb, { minLength: 1, maxLength: opsPerRun, size: 'max' }),
+    ops: fc.array(opArb(options), { minLength: 1, maxLength: opsPerRun, size: 'max' }),
   });
 }
 
@@ -222,9 +319,22 @@ interface Message {
   readonly id: number;
   readonly kind: 'grant' | 'revoke' | 'extend';
   readonly requestId: string;
+  /** What the intake is handed: an SQS body and its SenderId, or an EventBridge event. */
+  readonly delivery: Delivery;
+  /** What its dead letter holds: the SQS body, or the event. */
   readonly body: string;
   readonly label: string;
+  /** Set on a request no integration may make: how it was sent. */
+  readonly intrusion?: Intrusion;
 }
+
+/** Who sends a message: a SenderId on the queue, or an account on the bus (with its source, when not ticketing's). */
+type SentBy =
+  | { readonly senderId: string; readonly source?: undefined }
+  | { readonly bus: string; readonly source?: string };
+
+/** How every delivery of a message goes: as planned, dying at random (a handler bug), or dying at once. */
+type Poison = 'none' | 'bug' | 'outage';
 
 interface Settled {
   readonly status: string;
@@ -259,12 +369,22 @@ export interface RunReport {
   readonly trace: readonly string[];
 }
 
+export interface RunOptions {
+  /**
+   * Replaces deps of the intake's invocations: a test-only fault (a Senders directory that lies, other rules),
+   * to show that the invariants catch a broker that breaks them. The invariants still judge against the
+   * world's own rules.
+   */
+  readonly intake?: Partial<IntakeDeps>;
+}
+
 export async function runScenario(
   world: SafetyWorld,
   scenario: Scenario,
   stats: ModelStats,
+  options: RunOptions = {},
 ): Promise<RunReport> {
-  return new ModelRun(world, scenario, stats).run();
+  return new ModelRun(world, scenario, stats, options).run();
 }
 
 class ModelRun {
@@ -275,6 +395,8 @@ class ModelRun {
   private readonly principals: string[] = [];
   private subjects: TrackedSubject[] = [];
   private readonly grantIds: string[] = [];
+  /** Grants that must be refused: the intruder's own requestIds (and a known integration's outside its ceiling). */
+  private readonly refusedIds: string[] = [];
   private readonly sent: Message[] = [];
   private readonly held: Message[] = [];
   private readonly chains = new Map<number, Chain>();
@@ -290,6 +412,7 @@ class ModelRun {
     private readonly world: SafetyWorld,
     private readonly scenario: Scenario,
     private readonly stats: ModelStats,
+    private readonly options: RunOptions = {},
   ) {
     this.random = mulberry32(scenario.seed);
     this.dynamodbFaults = {
@@ -344,15 +467,21 @@ class ModelRun {
     await this.retire();
     const retired = await this.track();
     const mutations: readonly MutationRecord[] = this.eks.mutations();
+    const baseline = this.subjects.flatMap((subject) => (subject.baseline ? [subject.baseline] : []));
     this.violations.push(
       ...checkDrained(this.eks.snapshot(), this.subjects, retired, this.world.clock.seconds()),
       ...checkNoEarlyLoss(mutations, retired),
-      ...checkForeignUntouched(
-        mutations,
-        this.subjects.flatMap((subject) => (subject.baseline ? [subject.baseline] : [])),
-        fromSeq,
-      ),
+      ...checkForeignUntouched(mutations, baseline, fromSeq),
       ...this.checkOutcomes(drained),
+      ...checkIntegrationAllowance({
+        rules: this.world.deps.rules,
+        leases: [...retired, ...(await this.track(this.refusedIds))],
+        refused: { requestIds: new Set(this.refusedIds), requestedBy: INTRUDER },
+        outcomes: this.published,
+        mutations,
+        baseline,
+        fromSeq,
+      }),
     );
     for (const violation of this.violations) this.stats.violations[violation.invariant]++;
     return { violations: this.violations, trace: this.trace };
@@ -372,15 +501,23 @@ class ModelRun {
       case 'grant': {
         const message = this.grantMessage(op);
         if (op.hold) this.held.push(message);
-        else await this.deliver(message, op.crash, op.poison);
+        else await this.deliver(message, op.crash, op.poison ? 'bug' : 'none');
         return;
       }
+      case 'intrude':
+        await this.deliver(this.intrusion(op), op.crash, op.outage ? 'outage' : 'none');
+        return;
       case 'revoke': {
         const requestId = this.target(op.target);
         await this.deliver(
-          this.message('revoke', requestId, { requestId, requestedBy: 'alice@example.com', reason: 'done' }),
+          this.message(
+            'revoke',
+            requestId,
+            { requestId, requestedBy: 'alice@example.com', reason: 'done' },
+            { senderId: TICKETING_SENDER_ID },
+          ),
           op.crash,
-          op.poison,
+          op.poison ? 'bug' : 'none',
         );
         return;
       }
@@ -388,14 +525,19 @@ class ModelRun {
         const requestId = this.target(op.target);
         const seconds = EXTENSIONS[op.extension] ?? 30;
         await this.deliver(
-          this.message('extend', requestId, {
+          this.message(
+            'extend',
             requestId,
-            durationSeconds: seconds,
-            requestedBy: 'alice@example.com',
-            reason: `need ${seconds}s more`,
-          }),
+            {
+              requestId,
+              durationSeconds: seconds,
+              requestedBy: 'alice@example.com',
+              reason: `need ${seconds}s more`,
+            },
+            { senderId: TICKETING_SENDER_ID },
+          ),
           op.crash,
-          op.poison,
+          op.poison ? 'bug' : 'none',
         );
         return;
       }
@@ -431,32 +573,109 @@ class ModelRun {
   private grantMessage(op: Extract<Op, { kind: 'grant' }>): Message {
     const requestId = `SAFE-${this.runId}-${this.grantIds.length}`;
     this.grantIds.push(requestId);
-    return this.message('grant', requestId, {
+    return this.message(
+      'grant',
+      requestId,
+      this.grantDetail(requestId, op, 'alice@example.com'),
+      op.bus ? { bus: ACCOUNT } : { senderId: TICKETING_SENDER_ID },
+    );
+  }
+
+  private grantDetail(
+    requestId: string,
+    op: Pick<Extract<Op, { kind: 'grant' }>, 'subject' | 'policy' | 'scope' | 'duration' | 'breakGlass'>,
+    requestedBy: string,
+  ): Record<string, unknown> {
+    return {
       requestId,
       clusterName: 'demo',
       principalArn: this.principals[op.subject % SUBJECTS],
       policyArn: POLICIES[op.policy % POLICIES.length],
       accessScope: SCOPES[op.scope % SCOPES.length],
       durationSeconds: DURATIONS[op.duration % DURATIONS.length],
-      requestedBy: 'alice@example.com',
+      requestedBy,
       reason: op.breakGlass ? 'incident INC-42: payments are down, need cluster admin' : 'safety test',
       breakGlass: op.breakGlass,
-    });
+    };
   }
 
-  private message(kind: Message['kind'], requestId: string, detail: Record<string, unknown>): Message {
+  /** The intruder actor's request; every one names INTRUDER as its requester, so what it left can be traced. */
+  private intrusion(op: Extract<Op, { kind: 'intrude' }>): Message {
+    const via: Intrusion = op.via === 'ceiling' && op.request !== 'grant' ? 'intruder-role' : op.via;
+    const sentBy: SentBy = {
+      'intruder-role': { senderId: INTRUDER_SENDER_ID },
+      'oncall-on-queue': { senderId: ONCALL_SENDER_ID },
+      'other-account': { bus: OTHER_ACCOUNT },
+      'unproven-source': { bus: ACCOUNT, source: 'com.example.oncall' },
+      ceiling: { senderId: TICKETING_SENDER_ID },
+    }[via];
+    if (op.request === 'grant') {
+      const requestId = `SAFE-${this.runId}-x${this.refusedIds.length}`;
+      this.refusedIds.push(requestId);
+      // Outside the ticketing ceiling: break-glass (which it may not send), else cluster admin (only the on-call
+      // rule has it).
+      const outside =
+        via === 'ceiling' && !op.breakGlass
+          ? { policy: POLICIES.indexOf('AmazonEKSClusterAdminPolicy') }
+          : {};
+      const detail = this.grantDetail(requestId, { ...op, ...outside }, INTRUDER);
+      return this.message('grant', requestId, detail, sentBy, via);
+    }
+    const requestId = this.target(op.target);
+    const detail =
+      op.request === 'revoke'
+        ? { requestId, requestedBy: INTRUDER, reason: 'intruder: revoke what I saw' }
+        : {
+            requestId,
+            durationSeconds: EXTENSIONS[op.duration % EXTENSIONS.length] ?? 30,
+            requestedBy: INTRUDER,
+            reason: 'intruder: extend what I saw',
+          };
+    return this.message(op.request, requestId, detail, sentBy, via);
+  }
+
+  private message(
+    kind: Message['kind'],
+    requestId: string,
+    detail: Record<string, unknown>,
+    sentBy: SentBy,
+    intrusion?: Intrusion,
+  ): Message {
     const detailType = {
       grant: 'Access Grant Requested',
       revoke: 'Access Revoke Requested',
       extend: 'Access Extend Requested',
     }[kind];
     const id = ++this.messageCount;
+    const source = sentBy.source ?? SOURCE;
+    const envelope = { source, 'detail-type': detailType, detail };
+    let delivery: Delivery;
+    let body: string;
+    if ('bus' in sentBy) {
+      // What EventBridge hands the intake function: the envelope with the account that put it.
+      const event = {
+        version: '0',
+        id: `${this.runId}-${id}`,
+        ...envelope,
+        account: sentBy.bus,
+        time: new Date(this.world.clock.peek()).toISOString(),
+        region: 'us-east-1',
+        resources: [],
+      };
+      delivery = { event };
+      body = JSON.stringify(event);
+    } else {
+      body = JSON.stringify(envelope);
+      delivery = { sqsBody: body, senderId: sentBy.senderId };
+    }
     return {
       id,
       kind,
       requestId,
-      body: JSON.stringify({ source: SOURCE, 'detail-type': detailType, detail }),
-      label: `#${id} ${kind} ${requestId}`,
+      delivery,
+      body,
+      label: `#${id} ${kind} ${requestId}${intrusion ? ` (${intrusion})` : 'bus' in sentBy ? ' (bus)' : ''}`,
+      ...(intrusion ? { intrusion } : {}),
     };
   }
 
@@ -473,7 +692,7 @@ class ModelRun {
     this.dueHintMs = undefined;
     try {
       // The intake's own deps (senders, proofs) stay healthy; crashes are injected into the use cases' ports.
-      const value = await fn({ ...this.world.deps, ...run.deps });
+      const value = await fn({ ...this.world.deps, ...run.deps, ...this.options.intake });
       // A use case that swallowed the crash still died: the process is gone.
       if (run.trace.crashedAt !== undefined) throw new Error(`crashed before ${run.trace.crashedAt}`);
       return { ok: true, value, trace: run.trace };
@@ -501,26 +720,33 @@ class ModelRun {
   }
 
   /** One SQS message, delivered until it is acknowledged or dead-lettered. */
-  private async deliver(message: Message, crashAt: Crash, poison = false): Promise<void> {
+  private async deliver(message: Message, crashAt: Crash, poison: Poison = 'none'): Promise<void> {
     const chain = this.chainOf(message);
     for (let receive = 1; ; receive++) {
       this.stats.deliveries++;
+      if ('event' in message.delivery && !message.intrusion) this.stats.busDeliveries++;
       if (receive > 1) this.stats.redeliveries++;
       const previous = chain.settled;
       const repeat = previous !== undefined && isFinal(previous);
       const mutationsBefore = this.eks.mutations().length;
       const versionBefore = repeat ? await this.leaseVersion(message.requestId) : undefined;
       const publishedBefore = this.published.length;
-      const planned = poison ? Math.floor(this.random() * 8) : receive === 1 ? crashAt : null;
-      const run = await this.invoke(planned, (deps) =>
-        takeRequest(deps, { sqsBody: message.body, senderId: TICKETING_SENDER_ID }),
-      );
+      const planned =
+        poison === 'bug'
+          ? Math.floor(this.random() * 8)
+          : poison === 'outage'
+            ? 0
+            : receive === 1
+              ? crashAt
+              : null;
+      const run = await this.invoke(planned, (deps) => takeRequest(deps, message.delivery));
       const outcomes = this.published.slice(publishedBefore);
       chain.outcomes.push(...outcomes);
       if (run.ok) {
         const settled = settledOf(run.value);
         this.stats.result(settled.code ? `rejected ${settled.code}` : settled.status);
         this.trace.push(`  ${message.label} -> ${settled.status}${settled.code ? ` ${settled.code}` : ''}`);
+        if (message.intrusion) this.checkRefused(message, message.intrusion, settled);
         if (repeat && previous) {
           await this.checkRepeat(message, previous, settled, mutationsBefore, versionBefore, outcomes);
         }
@@ -541,19 +767,24 @@ class ModelRun {
         this.noteFailure(message.label, run.error);
       }
       if (receive >= MAX_RECEIVES) {
-        await this.deadLetter(message.label, message.body, chain);
+        // Where SQS or EventBridge puts it after the last delivery, with the sender SQS kept.
+        const letter: DeadLetter =
+          'event' in message.delivery
+            ? { body: message.body, queue: 'intake-events', senderId: undefined }
+            : { body: message.body, queue: 'requests', senderId: message.delivery.senderId };
+        await this.deadLetter(message.label, letter, chain);
         return;
       }
       await this.advance(VISIBILITY_SECONDS);
     }
   }
 
-  private async deadLetter(label: string, body: string, chain?: Chain): Promise<void> {
+  private async deadLetter(label: string, letter: DeadLetter, chain?: Chain): Promise<void> {
     this.stats.deadLettered++;
     if (chain) chain.deadLettered = true;
     for (let attempt = 1; attempt <= MAX_RECEIVES; attempt++) {
       const before = this.published.length;
-      const run = await this.invoke(null, (deps) => settleDeadLetter(deps, body));
+      const run = await this.invoke(null, (deps) => settleDeadLetter(deps, letter));
       chain?.outcomes.push(...this.published.slice(before));
       if (run.ok) {
         this.trace.push(`  ${label} dead-lettered -> ${run.value.status}`);
@@ -591,6 +822,15 @@ class ModelRun {
       this.violate(5, `${what} wrote the lease (v${versionBefore} -> v${versionAfter})`);
     if (previous.status !== 'rejected' && outcomes.length > 0) {
       this.violate(5, `${what} published ${outcomes.map((o) => o.detailType).join(', ')}`);
+    }
+  }
+
+  /** What the intake answered a request no integration may make: a refusal, and nothing else. */
+  private checkRefused(message: Message, intrusion: Intrusion, settled: Settled): void {
+    const answer = settled.code ? `rejected ${settled.code}` : settled.status;
+    this.stats.intruderDelivery(`${message.kind} ${intrusion}`, answer);
+    if (settled.status !== 'rejected' || !REFUSAL_CODES.has(settled.code ?? '')) {
+      this.violate(6, `answer: ${message.label}, which no integration may send, was answered ${answer}`);
     }
   }
 
@@ -670,7 +910,11 @@ class ModelRun {
   private async redeliverTimer(timer: ArmedTimer): Promise<void> {
     timer.receives++;
     if (timer.receives >= MAX_RECEIVES) {
-      await this.deadLetter(`timer ${timer.timer.requestId}`, JSON.stringify(timer.timer));
+      await this.deadLetter(`timer ${timer.timer.requestId}`, {
+        body: JSON.stringify(timer.timer),
+        queue: 'timers',
+        senderId: undefined,
+      });
       return;
     }
     timer.fireAtMs = this.world.clock.peek() + VISIBILITY_SECONDS * 1000;
@@ -726,9 +970,9 @@ class ModelRun {
     return (await Promise.all(subjects)).flat();
   }
 
-  private async track(): Promise<TrackedLease[]> {
+  private async track(requestIds: readonly string[] = this.grantIds): Promise<TrackedLease[]> {
     const found = await Promise.all(
-      this.grantIds.map(async (requestId) => {
+      requestIds.map(async (requestId) => {
         const lease = await this.world.deps.store.findLease(requestId);
         return lease ? [{ lease, history: await this.world.store.history(requestId) }] : [];
       }),

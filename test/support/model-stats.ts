@@ -1,10 +1,12 @@
-import { INVARIANTS, type InvariantId } from './invariants';
+import { INVARIANT_IDS, INVARIANTS, type InvariantId } from './invariants';
 
 /** What the model-based runs did, summed over runs: the soak report. */
 export class ModelStats {
   runs = 0;
   operations = 0;
   deliveries = 0;
+  /** Deliveries of the ticketing integration's events put on the bus (the rest came on the queue). */
+  busDeliveries = 0;
   redeliveries = 0;
   duplicates = 0;
   lostAcks = 0;
@@ -19,11 +21,19 @@ export class ModelStats {
   driftRepairs = 0;
   repeatedOutcomes = 0;
   maxExpiryLagSeconds = 0;
-  violations: Record<InvariantId, number> = { 1: 0, 2: 0, 3: 0, 4: 0, 5: 0 };
+  /** Requests no integration may make (the intruder's, a known integration's outside its ceiling), per way in. */
+  readonly intruder = { sent: new Map<string, number>(), refused: new Map<string, number>() };
+  violations: Record<InvariantId, number> = { 1: 0, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0 };
   readonly startedAt = Date.now();
 
   result(status: string): void {
     this.results.set(status, (this.results.get(status) ?? 0) + 1);
+  }
+
+  /** One delivery of a request no integration may make, sent `how`, answered `answer`. */
+  intruderDelivery(how: string, answer: string): void {
+    this.intruder.sent.set(how, (this.intruder.sent.get(how) ?? 0) + 1);
+    this.intruder.refused.set(answer, (this.intruder.refused.get(answer) ?? 0) + 1);
   }
 
   totalViolations(): number {
@@ -35,6 +45,7 @@ export class ModelStats {
       ['runs (scenarios)', this.runs],
       ['operations run', this.operations],
       ['deliveries (incl. redeliveries)', this.deliveries],
+      ['  of which EventBridge events of the ticketing integration', this.busDeliveries],
       ['redeliveries after a failed delivery', this.redeliveries],
       ['duplicate deliveries (explicit + lost acks)', this.duplicates],
       ['  of which lost acks (crash after the last side effect)', this.lostAcks],
@@ -57,7 +68,9 @@ export class ModelStats {
       ...[...this.results.entries()]
         .sort(([a], [b]) => (a < b ? -1 : 1))
         .map(([status, n]): [string, number] => [`delivery results: ${status}`, n]),
-      ...([1, 2, 3, 4, 5] as const).map((id): [string, number] => [
+      ...sortedRows(this.intruder.sent, 'intruder deliveries answered'),
+      ...sortedRows(this.intruder.refused, 'intruder answers'),
+      ...INVARIANT_IDS.map((id): [string, number] => [
         `violations of invariant ${id}: ${INVARIANTS[id]}`,
         this.violations[id],
       ]),
@@ -71,4 +84,10 @@ export class ModelStats {
       line,
     ].join('\n');
   }
+}
+
+function sortedRows(counts: ReadonlyMap<string, number>, prefix: string): [string, number][] {
+  return [...counts.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([key, n]): [string, number] => [`${prefix}: ${key}`, n]);
 }

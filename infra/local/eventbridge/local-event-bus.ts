@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { evaluateResourcePolicy, type PolicyDocument } from '../auth/resource-policy';
 import type { AuthenticatedCaller } from '../identities';
 import type {
+  BusAccessDenial,
   BusEvent,
   BusEventPattern,
   BusListener,
@@ -36,6 +38,7 @@ export class LocalEventBus {
   private readonly retryDelaysMs: readonly number[];
   private readonly now: () => Date;
   private readonly subscriptions = new Set<Subscription>();
+  private readonly policies = new Map<string, PolicyDocument>();
   private readonly accepted: LocalBusEvent[] = [];
   private readonly failures: FailedDelivery[] = [];
   private inFlight = 0;
@@ -54,7 +57,51 @@ export class LocalEventBus {
   }
 
   /**
-   * PutEvents in process: the same validation and result as over HTTP. Throws EventBusValidationError.
+   * Attaches a resource policy to a bus (PutPermission with a whole policy): from then on PutEvents over HTTP is
+   * decided by it (see authorize). A bus without one lets every caller of the account put, as in AWS.
+   */
+  setPolicy(busName: string, document: PolicyDocument): void {
+    if (!this.buses.has(busName)) throw new Error(`Event bus ${busName} does not exist.`);
+    this.policies.set(busName, document);
+  }
+
+  /**
+   * Whether `caller` may make this PutEvents call, by the policy of every bus its entries name. One evaluation per
+   * bus with every value of its entries (events:source and events:detail-type are multivalued keys for PutEvents in
+   * the Service Authorization Reference), so one entry a policy denies fails the whole call, as an authorization
+   * of the request does: AWS answers AccessDeniedException for the call, not a failed entry. Entries for buses
+   * without a policy, or that do not exist, are left to put(). Resolves to the first refusal, or undefined.
+   */
+  async authorize(
+    entries: readonly PutEventsEntry[],
+    caller: AuthenticatedCaller,
+  ): Promise<BusAccessDenial | undefined> {
+    const byBus = new Map<string, PutEventsEntry[]>();
+    for (const entry of entries) {
+      const busName = this.resolveBusName(entry.EventBusName);
+      if (!this.policies.has(busName)) continue;
+      byBus.set(busName, [...(byBus.get(busName) ?? []), entry]);
+    }
+    for (const [busName, busEntries] of byBus) {
+      const values = (field: 'Source' | 'DetailType') =>
+        busEntries.flatMap((entry) => (entry[field] === undefined ? [] : [entry[field]]));
+      const busArn = this.busArn(busName);
+      const decision = await evaluateResourcePolicy(this.policies.get(busName) as PolicyDocument, {
+        caller,
+        action: 'events:PutEvents',
+        resourceArn: busArn,
+        resourceAccount: this.accountId,
+        context: { 'events:source': values('Source'), 'events:detail-type': values('DetailType') },
+      });
+      if (!decision.allowed) return { busArn, explicit: decision.explicit };
+    }
+    return undefined;
+  }
+
+  /**
+   * PutEvents in process: the same validation and result as over HTTP, but no policy is evaluated: this is the
+   * tests' and the handlers' plumbing, not an AWS call (PutEvents over HTTP is authorized first). Throws
+   * EventBusValidationError.
    * `sender` is who signed the call: its account is the events' `account`, as EventBridge stamps it; in-process
    * puts without one come from the bus's own account.
    */

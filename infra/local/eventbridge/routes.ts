@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { accessDeniedMessage } from '../auth/resource-policy';
 import { type EdgeRequest, type ServiceHandler, sendAwsError, sendJson } from '../http';
 import { isRecord, JsonInput } from '../json-input';
 import { EventBusValidationError } from './errors';
@@ -33,8 +34,24 @@ export function createEventBridgeHandler(bus: LocalEventBus): ServiceHandler {
     }
     let result: PutEventsResult;
     try {
-      // The seam for the bus policy: PutEvents will be decided against req.caller.
-      result = bus.put(readWireEntries(json.parseBody(req.body)), req.caller);
+      const entries = readWireEntries(json.parseBody(req.body));
+      const caller = req.caller;
+      if (!caller) throw new Error('The edge hands every AWS call its caller.');
+      const denial = await bus.authorize(entries, caller);
+      if (denial) {
+        // As EventBridge answers a refused call: 400 AccessDeniedException (its Common Errors; the status and the
+        // IAM sentence as in ministryofjustice/modernisation-platform#1253, "AccessDeniedException: User: ... is
+        // not authorized to perform: events:PutRule on resource: ... because no identity-based policy allows the
+        // events:PutRule action ... status code: 400"), the policy type here being resource-based.
+        sendError(
+          res,
+          400,
+          'AccessDeniedException',
+          accessDeniedMessage({ caller, resourceArn: denial.busArn }, 'events:PutEvents', denial),
+        );
+        return;
+      }
+      result = bus.put(entries, caller);
     } catch (error) {
       if (error instanceof SerializationError) {
         sendError(res, 400, 'SerializationException', error.message);

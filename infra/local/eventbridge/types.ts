@@ -21,6 +21,12 @@ export interface PutEventsEntry {
   readonly TraceHeader?: string;
 }
 
+/** A PutEvents call a bus policy refused: which bus, and whether a Deny statement did. */
+export interface BusAccessDenial {
+  readonly busArn: string;
+  readonly explicit: boolean;
+}
+
 export type PutEventsResultEntry =
   | { readonly EventId: string }
   | { readonly ErrorCode: string; readonly ErrorMessage: string };

@@ -35,6 +35,13 @@ export const SQS_ERRORS = {
     modeled: true,
   },
   SerializationException: { queryCode: 'SerializationException', status: 400, modeled: false },
+  /*
+   * A refused SendMessage: 403 AccessDenied (the query code, which SDKs name the error after; "An error occurred
+   * (AccessDenied) when calling the SendMessageBatch operation: User: ... is not authorized to perform:
+   * sqs:sendmessage on resource: ..." in aws/serverless-application-model#3633, "code: 'AccessDenied' ...
+   * statusCode: 403" in island-is/island.is#7812).
+   */
+  AccessDenied: { queryCode: 'AccessDenied', status: 403, modeled: false },
 } as const;
 
 export type LocalQueueErrorCode = keyof typeof SQS_ERRORS;

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { SQSRecord } from 'aws-lambda';
+import type { PolicyDocument } from '../auth/resource-policy';
 import type { AuthenticatedCaller } from '../identities';
 import { LocalQueueError } from './errors';
 import { EventSourceMapping, type PolledQueue, toRecord } from './event-source-mapping';
@@ -58,6 +59,7 @@ export class LocalQueue implements PolledQueue {
   private timerDueAt = Number.POSITIVE_INFINITY;
   private wakeScheduled = false;
   private sequence = 0n;
+  private resourcePolicy: PolicyDocument | undefined;
 
   constructor(
     readonly name: string,
@@ -66,6 +68,15 @@ export class LocalQueue implements PolledQueue {
   ) {
     this.arn = queueArn(host.region, host.accountId, name);
     this.createdTimestamp = host.now();
+  }
+
+  /** The queue's resource policy (the Policy attribute), if one is attached. */
+  get policy(): PolicyDocument | undefined {
+    return this.resourcePolicy;
+  }
+
+  setPolicy(document: PolicyDocument): void {
+    this.resourcePolicy = document;
   }
 
   /**
@@ -230,6 +241,7 @@ export class LocalQueue implements PolledQueue {
       ...(config.fifo
         ? { FifoQueue: 'true', ContentBasedDeduplication: String(config.contentBasedDeduplication) }
         : {}),
+      ...(this.resourcePolicy === undefined ? {} : { Policy: JSON.stringify(this.resourcePolicy) }),
     };
   }
 

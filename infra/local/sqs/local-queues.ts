@@ -1,3 +1,4 @@
+import type { PolicyDocument } from '../auth/resource-policy';
 import type { AuthenticatedCaller } from '../identities';
 import { LocalQueueError, queueDoesNotExist } from './errors';
 import { LocalQueue, type QueueHost, queueArn } from './local-queue';
@@ -106,7 +107,19 @@ export class LocalQueues {
     return queueArn(this.region, this.accountId, queueName);
   }
 
-  /** SendMessage in process, with SQS's validation. Throws LocalQueueError. See LocalQueue.send for `sender`. */
+  /**
+   * Attaches a resource policy to a queue (SetQueueAttributes Policy): from then on SendMessage and
+   * SendMessageBatch over HTTP are decided by it. A queue without one lets every caller of the account send.
+   */
+  setPolicy(queueName: string, document: PolicyDocument): void {
+    this.queue(queueName).setPolicy(document);
+  }
+
+  /**
+   * SendMessage in process, with SQS's validation, but no policy evaluated: this is the tests' and the handlers'
+   * plumbing, not an AWS call (SendMessage over HTTP is authorized first). Throws LocalQueueError. See
+   * LocalQueue.send for `sender`.
+   */
   send(
     queueName: string,
     input: SendMessageInput,

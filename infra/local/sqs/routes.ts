@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { accessDeniedMessage, evaluateResourcePolicy } from '../auth/resource-policy';
 import { decodeSegment, type EdgeRequest, type ServiceHandler, sendAwsError, sendJson } from '../http';
 import type { AuthenticatedCaller } from '../identities';
 import { isRecord, JsonInput } from '../json-input';
@@ -74,7 +75,6 @@ async function dispatch(
   operation: string,
   input: Record<string, unknown>,
   origin: string,
-  // The seam for queue policies: SendMessage will be decided against this principal.
   caller: AuthenticatedCaller | undefined,
 ): Promise<unknown> {
   switch (operation) {
@@ -84,8 +84,11 @@ async function dispatch(
       return listQueues(queues, input, origin);
     case 'GetQueueAttributes':
       return getQueueAttributes(queues, input);
-    case 'SendMessage':
-      return queueFromUrl(queues, input).send(readSendInput(input), caller);
+    case 'SendMessage': {
+      const queue = queueFromUrl(queues, input);
+      await authorizeSend(queues, queue, caller);
+      return queue.send(readSendInput(input), caller);
+    }
     case 'SendMessageBatch':
       return sendMessageBatch(queues, input, caller);
     case 'ReceiveMessage':
@@ -191,15 +194,40 @@ function getQueueAttributes(
   return Object.keys(attributes).length > 0 ? { Attributes: attributes } : {};
 }
 
-function sendMessageBatch(
+/**
+ * Whether `caller` may send to `queue`, by the queue's policy (none: yes). SendMessageBatch is authorized as
+ * sqs:SendMessage, once for the whole call (aws/serverless-application-model#3633: the batch fails with AccessDenied
+ * naming sqs:sendmessage), before any entry is looked at. Throws LocalQueueError (AccessDenied).
+ */
+async function authorizeSend(
+  queues: LocalQueues,
+  queue: LocalQueue,
+  caller: AuthenticatedCaller | undefined,
+): Promise<void> {
+  const policy = queue.policy;
+  if (!policy) return;
+  if (!caller) throw new Error('The edge hands every AWS call its caller.');
+  const request = { caller, resourceArn: queue.arn };
+  const decision = await evaluateResourcePolicy(policy, {
+    ...request,
+    action: 'sqs:SendMessage',
+    resourceAccount: queues.accountId,
+  });
+  if (!decision.allowed) {
+    throw new LocalQueueError('AccessDenied', accessDeniedMessage(request, 'sqs:sendmessage', decision));
+  }
+}
+
+async function sendMessageBatch(
   queues: LocalQueues,
   input: Record<string, unknown>,
   caller: AuthenticatedCaller | undefined,
-): {
+): Promise<{
   Successful: Array<SendMessageResult & { Id: string }>;
   Failed: Array<{ Id: string; SenderFault: boolean; Code: string; Message: string }>;
-} {
+}> {
   const queue = queueFromUrl(queues, input);
+  await authorizeSend(queues, queue, caller);
   const entries = json.optionalRecordList(input, 'Entries') ?? [];
   if (entries.length === 0) {
     throw new LocalQueueError(
