@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { extend } from '../core/leases';
+import { extend, originOf } from '../core/leases';
 import type { Caller, ExtendRequest, Lease } from '../core/model';
 import * as outcomes from '../core/outcomes';
 import { integrationMismatch, unknownRequest } from '../core/rejections';
@@ -40,7 +40,8 @@ export async function extendLease(
     if (!result.ok) return publishRejection(deps, result.rejection, { request, caller });
     const extended: Lease = { ...result.lease, extensions: [...(found.extensions ?? []), key] };
     await armIfSoon(deps, extended, now);
-    await deps.publisher.publish([outcomes.extended(extended, found.expiresAt)]);
+    const origin = originOf(caller);
+    await deps.publisher.publish([outcomes.extended(extended, found.expiresAt, origin)]);
     const saved = await deps.store.saveLease(
       extended,
       found.version,
@@ -49,6 +50,7 @@ export async function extendLease(
         addedSeconds: request.durationSeconds,
         previousExpiresAt: found.expiresAt,
         expiresAt: extended.expiresAt,
+        origin,
       }),
     );
     deps.metrics.add('AccessExtended');

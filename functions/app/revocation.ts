@@ -1,5 +1,5 @@
 import { end } from '../core/leases';
-import type { EndReason, Lease } from '../core/model';
+import type { EndReason, Lease, RequestOrigin } from '../core/model';
 import * as outcomes from '../core/outcomes';
 import { type AppDeps, auditEvent, nowSeconds } from './deps';
 import type { LeaseRef } from './ports';
@@ -31,7 +31,13 @@ const BACKOFF_CAP_SECONDS = 300;
 export async function endLease(
   deps: AppDeps,
   requestId: string,
-  intent: { readonly reason: EndReason; readonly actor: string; readonly onlyIfDue: boolean },
+  intent: {
+    readonly reason: EndReason;
+    readonly actor: string;
+    readonly onlyIfDue: boolean;
+    /** Who asked, for a requested revocation: on its audit events and its outcome. */
+    readonly origin?: RequestOrigin;
+  },
   known?: Lease | LeaseRef,
 ): Promise<EndLeaseResult> {
   const found = known ?? (await deps.store.findLease(requestId));
@@ -46,14 +52,14 @@ export async function endLease(
       return { status: 'not-due', lease };
     // A revocation that was requested and is being retried stays "requested" when the sweeper finishes it.
     const reason = lease.endReason ?? intent.reason;
-    const ending = intent.onlyIfDue ? lease : await markEnding(deps, lease, reason, now, intent.actor);
+    const ending = intent.onlyIfDue ? lease : await markEnding(deps, lease, reason, now, intent);
     try {
       await reconcileSubject(deps, ending, now, lock, { excluding: requestId, reads });
     } catch (error) {
       return recordFailure(deps, ending, reason, error, now);
     }
     const ended = end(ending, reason, now);
-    await deps.publisher.publish([outcomes.revoked(ended)]);
+    await deps.publisher.publish([outcomes.revoked(ended, intent.origin)]);
     const lagSeconds = reason === 'expired' ? Math.max(0, now - lease.expiresAt) : 0;
     const saved = await deps.store.saveLease(
       ended,
@@ -61,6 +67,7 @@ export async function endLease(
       auditEvent(deps, ended, reason === 'expired' ? 'expired' : 'revoked', intent.actor, {
         reason,
         ...(lease.revokeAttempts ? { failedAttempts: lease.revokeAttempts } : {}),
+        ...(intent.origin ? { origin: intent.origin } : {}),
       }),
       { unlock: lock },
     );
@@ -89,11 +96,15 @@ async function markEnding(
   lease: Lease,
   reason: EndReason,
   now: number,
-  actor: string,
+  by: { readonly actor: string; readonly origin?: RequestOrigin },
 ): Promise<Lease> {
   if (lease.endReason !== undefined && lease.expiresAt <= now) return lease;
   const ending: Lease = { ...lease, endReason: reason, expiresAt: Math.min(lease.expiresAt, now) };
-  return deps.store.saveLease(ending, lease.version, auditEvent(deps, ending, 'revoking', actor, { reason }));
+  return deps.store.saveLease(
+    ending,
+    lease.version,
+    auditEvent(deps, ending, 'revoking', by.actor, { reason, ...(by.origin ? { origin: by.origin } : {}) }),
+  );
 }
 
 function isLease(value: Lease | LeaseRef): value is Lease {

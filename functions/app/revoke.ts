@@ -1,3 +1,4 @@
+import { originOf } from '../core/leases';
 import type { Caller, RevokeRequest } from '../core/model';
 import { integrationMismatch, unknownRequest } from '../core/rejections';
 import type { AppDeps } from './deps';
@@ -18,7 +19,7 @@ export async function revokeLease(
   const result = await endLease(
     deps,
     request.requestId,
-    { reason: 'requested', actor: request.requestedBy, onlyIfDue: false },
+    { reason: 'requested', actor: request.requestedBy, onlyIfDue: false, origin: originOf(caller) },
     found,
   );
   switch (result.status) {

@@ -1,6 +1,6 @@
 import { DETAIL_TYPES } from './contract';
 import { originOf } from './leases';
-import type { AccessScope, BrokerRequest, Caller, Lease, Rejection, Subject } from './model';
+import type { AccessScope, BrokerRequest, Caller, Lease, Rejection, RequestOrigin, Subject } from './model';
 import type { Action } from './planner';
 
 type OutcomeType =
@@ -61,11 +61,13 @@ export function grantFailed(lease: Lease, error: string): Outcome {
   return { detailType: 'Access Grant Failed', detail: { ...leaseDetail(lease), error } };
 }
 
-export function revoked(lease: Lease): Outcome {
+/** `by`: who asked for a requested revocation (the lease's own origin is the grant's). */
+export function revoked(lease: Lease, by?: RequestOrigin): Outcome {
   return {
     detailType: 'Access Revoked',
     detail: {
       ...leaseDetail(lease),
+      ...(by ? { revokedBy: by } : {}),
       reason: lease.endReason ?? 'requested',
       expiresAt: iso(lease.expiresAt),
       revokedAt: iso(lease.endedAt ?? lease.expiresAt),
@@ -75,11 +77,13 @@ export function revoked(lease: Lease): Outcome {
   };
 }
 
-export function extended(lease: Lease, previousExpiresAt: number): Outcome {
+/** `by`: who asked for the extension. */
+export function extended(lease: Lease, previousExpiresAt: number, by?: RequestOrigin): Outcome {
   return {
     detailType: 'Access Extended',
     detail: {
       ...leaseDetail(lease),
+      ...(by ? { extendedBy: by } : {}),
       previousExpiresAt: iso(previousExpiresAt),
       expiresAt: iso(lease.expiresAt),
     },

@@ -71,7 +71,7 @@ async function main(): Promise<void> {
   for (const line of edge.identities.describe()) console.log(`    ${line}`);
   console.log('  Try:');
   console.log(
-    `    export AWS_ENDPOINT_URL=${edge.url} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1`,
+    `    export AWS_ENDPOINT_URL=${edge.url} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1`,
   );
   console.log('    aws events put-events --entries file://events/put-events/grant-namespaced.json');
   console.log(

@@ -51,6 +51,31 @@ describe('revoke', () => {
     expect(world.metrics.total('AccessRevoked')).toBe(1);
   });
 
+  it("records who asked for the revocation on its audit events and its outcome, beside the grant's origin", async () => {
+    // Arrange
+    const world = appDeps();
+    const event = grantEvent();
+    const requestId = requestIdOf(event);
+    await send(world, event);
+    const ticketing = {
+      integration: 'ticketing',
+      sender: '111122223333:com.example.ticketing',
+      requestedByProof: 'asserted',
+    };
+
+    // Act
+    await send(world, revokeEvent(requestId));
+
+    // Assert
+    const [, , revoking, revoked] = world.table.history(requestId);
+    expect(revoking?.detail).toEqual({ reason: 'requested', origin: ticketing });
+    expect(revoked?.detail).toEqual({ reason: 'requested', origin: ticketing });
+    expect(world.outcomes.published.at(-1)?.detail).toMatchObject({
+      origin: ticketing,
+      revokedBy: ticketing,
+    });
+  });
+
   it('rejects the revocation of an unknown request as UNKNOWN_REQUEST, touching nothing', async () => {
     // Arrange
     const world = appDeps();
