@@ -12,8 +12,8 @@ interface SignedFetchInit {
   readonly signingDate?: Date;
 }
 
-/** fetch with a SigV4 Authorization header, for the raw-HTTP tests of the edge (it refuses unsigned calls). */
-export async function signedFetch(url: string, init: SignedFetchInit): Promise<Response> {
+/** The request as the signer sees it, and the signer for `init`'s identity and service. */
+function toSign(url: string, init: SignedFetchInit) {
   const target = new URL(url);
   const rawPath = url.slice(target.origin.length).split('?')[0] || '/';
   const query: Record<string, string> = {};
@@ -24,22 +24,26 @@ export async function signedFetch(url: string, init: SignedFetchInit): Promise<R
     service: init.service,
     sha256: Sha256,
   });
-  const signed = await signer.sign(
-    {
-      method: init.method ?? 'GET',
-      protocol: target.protocol,
-      hostname: target.hostname,
-      port: Number(target.port),
-      path: rawPath,
-      query,
-      headers: { host: target.host, ...init.headers },
-      ...(init.body === undefined ? {} : { body: init.body }),
-    },
-    init.signingDate ? { signingDate: init.signingDate } : {},
-  );
+  const request = {
+    method: init.method ?? 'GET',
+    protocol: target.protocol,
+    hostname: target.hostname,
+    port: Number(target.port),
+    path: rawPath,
+    query,
+    headers: { host: target.host, ...init.headers },
+    ...(init.body === undefined ? {} : { body: init.body }),
+  };
+  return { target, rawPath, signer, request };
+}
+
+/** fetch with a SigV4 Authorization header, for the raw-HTTP tests of the edge (it refuses unsigned calls). */
+export async function signedFetch(url: string, init: SignedFetchInit): Promise<Response> {
+  const { signer, request } = toSign(url, init);
+  const signed = await signer.sign(request, init.signingDate ? { signingDate: init.signingDate } : {});
   const { host: _host, ...headers } = signed.headers;
   return fetch(url, {
-    method: init.method ?? 'GET',
+    method: request.method,
     headers,
     ...(init.body === undefined ? {} : { body: init.body }),
   });
@@ -51,40 +55,19 @@ interface PresignedFetchInit extends SignedFetchInit {
 
 /** fetch of a presigned request (X-Amz-* query parameters); headers given in `init` are signed and sent. */
 export async function presignedFetch(url: string, init: PresignedFetchInit): Promise<Response> {
-  const target = new URL(url);
-  const rawPath = url.slice(target.origin.length).split('?')[0] || '/';
-  const query: Record<string, string> = {};
-  for (const [key, value] of target.searchParams) query[key] = value;
-  const signer = new SignatureV4({
-    credentials: init.credentials ?? LOCAL_CREDENTIALS,
-    region: 'us-east-1',
-    service: init.service,
-    sha256: Sha256,
+  const { target, rawPath, signer, request } = toSign(url, init);
+  const presigned = await signer.presign(request, {
+    expiresIn: init.expiresIn,
+    // Headers such as x-amz-target route the request: they stay headers, signed as sent.
+    unhoistableHeaders: new Set(Object.keys(init.headers ?? {}).map((name) => name.toLowerCase())),
+    ...(init.signingDate ? { signingDate: init.signingDate } : {}),
   });
-  const presigned = await signer.presign(
-    {
-      method: init.method ?? 'GET',
-      protocol: target.protocol,
-      hostname: target.hostname,
-      port: Number(target.port),
-      path: rawPath,
-      query,
-      headers: { host: target.host, ...init.headers },
-      ...(init.body === undefined ? {} : { body: init.body }),
-    },
-    {
-      expiresIn: init.expiresIn,
-      // Headers such as x-amz-target route the request: they stay headers, signed as sent.
-      unhoistableHeaders: new Set(Object.keys(init.headers ?? {}).map((name) => name.toLowerCase())),
-      ...(init.signingDate ? { signingDate: init.signingDate } : {}),
-    },
-  );
   const search = Object.entries(presigned.query ?? {})
     .map(([key, value]) => `${encodeURIComponent(key)}=${encodeURIComponent(String(value))}`)
     .join('&');
   const { host: _host, ...headers } = presigned.headers;
   return fetch(`${target.origin}${rawPath}?${search}`, {
-    method: init.method ?? 'GET',
+    method: request.method,
     headers,
     ...(init.body === undefined ? {} : { body: init.body }),
   });
