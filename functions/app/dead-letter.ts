@@ -2,7 +2,7 @@ import { parseRequest } from '../core/contract';
 import { end, fingerprintOf } from '../core/leases';
 import type { BrokerRequest, Caller, Lease, Rejection } from '../core/model';
 import * as outcomes from '../core/outcomes';
-import { idempotencyConflict, unknownRequest } from '../core/rejections';
+import { idempotencyConflict, otherIntegration, unknownRequest } from '../core/rejections';
 import { evaluateGrant } from '../core/rule-decision';
 import { coversScope } from '../core/scope';
 import { readTimerMessage } from '../core/timer-message';
@@ -74,13 +74,9 @@ export async function settleDeadLetter(deps: IntakeDeps, letter: DeadLetter): Pr
     error: reason,
   });
   const lease = await deps.store.findLease(request.requestId);
-  if (lease?.origin !== undefined && lease.origin.integration !== caller.integration) {
-    return reject(deps, request, {
-      code: 'INTEGRATION_MISMATCH',
-      field: 'detail.requestId',
-      reason: `grant ${lease.requestId} came through integration ${lease.origin.integration}; only it may revoke or extend it`,
-    });
-  }
+  // The requester's proof cannot be checked again here: the integration can.
+  const other = lease ? otherIntegration(lease, caller.integration) : undefined;
+  if (other) return reject(deps, request, other);
   switch (request.kind) {
     case 'grant':
       // The id belongs to another request: the intake's answer was this refusal.

@@ -25,17 +25,11 @@ export function idempotencyConflict(requestId: string): Rejection {
  * and take any integration's request.
  */
 export function integrationMismatch(lease: Lease, caller: Caller): Rejection | undefined {
+  const other = otherIntegration(lease, caller.integration);
+  if (other) return other;
   const origin = lease.origin;
-  if (origin === undefined) return undefined;
-  if (origin.integration !== caller.integration) {
-    return {
-      code: 'INTEGRATION_MISMATCH',
-      field: 'detail.requestId',
-      reason: `grant ${lease.requestId} came through integration ${origin.integration}; only it may revoke or extend it`,
-    };
-  }
   // A proven grant is its requester's: another person of the same integration may not end or prolong it.
-  if (origin.provenBy !== undefined && !sameRequester(origin.provenBy, caller.proven)) {
+  if (origin?.provenBy !== undefined && !sameRequester(origin.provenBy, caller.proven)) {
     return {
       code: 'NOT_SELF',
       field: 'detail.proof',
@@ -43,6 +37,17 @@ export function integrationMismatch(lease: Lease, caller: Caller): Rejection | u
     };
   }
   return undefined;
+}
+
+/** The grant came through another integration than `integration` (leases without an origin: none). */
+export function otherIntegration(lease: Lease, integration: string): Rejection | undefined {
+  const origin = lease.origin;
+  if (origin === undefined || origin.integration === integration) return undefined;
+  return {
+    code: 'INTEGRATION_MISMATCH',
+    field: 'detail.requestId',
+    reason: `grant ${lease.requestId} came through integration ${origin.integration}; only it may revoke or extend it`,
+  };
 }
 
 /** Two callers STS vouched for are one requester: the same user, or sessions of the same role. */

@@ -1,5 +1,6 @@
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
+import { caught } from '../support/aws';
 import 'aws-sdk-client-mock-vitest/extend';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExpiryTimers } from '../../functions/adapters/expiry-timers';
@@ -10,15 +11,6 @@ const TIMER = { requestId: 'req-1', expiresAt: 1_780_000_000 };
 
 const sqsMock = mockClient(SQSClient);
 const timers = new ExpiryTimers({ client: new SQSClient({ region: 'us-east-1' }), queueUrl: QUEUE_URL });
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 afterEach(() => {
   sqsMock.reset();
@@ -63,7 +55,7 @@ describe('ExpiryTimers with a mocked SQS', () => {
     sqsMock.on(SendMessageCommand).rejects(failure);
 
     // Act
-    const error = await rejection(timers.arm(TIMER, 60));
+    const error = await caught(() => timers.arm(TIMER, 60));
 
     // Assert
     expect(error).toBeInstanceOf(RetryableError);
@@ -80,7 +72,7 @@ describe('ExpiryTimers with a mocked SQS', () => {
     sqsMock.on(SendMessageCommand).rejects(failure);
 
     // Act
-    const error = await rejection(timers.arm(TIMER, 60));
+    const error = await caught(() => timers.arm(TIMER, 60));
 
     // Assert
     expect(error).toBeInstanceOf(PermanentError);

@@ -5,6 +5,7 @@ import {
   type PutEventsRequestEntry,
 } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
+import { caught } from '../support/aws';
 import 'aws-sdk-client-mock-vitest/extend';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OutcomePublisher } from '../../functions/adapters/outcome-publisher';
@@ -20,15 +21,6 @@ const publisher = new OutcomePublisher({
   client: new EventBridgeClient({ region: 'us-east-1' }),
   eventBusName: BUS,
 });
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 afterEach(() => {
   eventBridgeMock.reset();
@@ -65,7 +57,7 @@ describe('OutcomePublisher with a mocked EventBridge', () => {
     });
 
     // Act
-    const error = await rejection(publisher.publish([OUTCOME]));
+    const error = await caught(() => publisher.publish([OUTCOME]));
 
     // Assert
     expect(error).toBeInstanceOf(RetryableError);
@@ -89,7 +81,7 @@ describe('OutcomePublisher with a mocked EventBridge', () => {
     eventBridgeMock.on(PutEventsCommand).rejects(failure);
 
     // Act
-    const error = await rejection(publisher.publish([OUTCOME]));
+    const error = await caught(() => publisher.publish([OUTCOME]));
 
     // Assert
     expect(error).toBeInstanceOf(RetryableError);
@@ -106,7 +98,7 @@ describe('OutcomePublisher with a mocked EventBridge', () => {
     eventBridgeMock.on(PutEventsCommand).rejects(failure);
 
     // Act
-    const error = await rejection(publisher.publish([OUTCOME]));
+    const error = await caught(() => publisher.publish([OUTCOME]));
 
     // Assert
     expect(error).toBeInstanceOf(PermanentError);

@@ -29,6 +29,18 @@ import {
 const START = START_MS / 1000;
 const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
 
+/** alice, on call, asks break-glass cluster admin for herself for 10 minutes. */
+function breakGlassAdmin() {
+  return grantEvent({
+    principalArn: ONCALL,
+    policyArn: 'AmazonEKSClusterAdminPolicy',
+    accessScope: { type: 'cluster' },
+    breakGlass: true,
+    durationSeconds: 600,
+    reason: 'SEV1: payments API down, rolling back by hand',
+  });
+}
+
 describe('grant', () => {
   it('creates a tagged entry and the requested association with 3 EKS calls, and publishes Access Granted', async () => {
     // Arrange
@@ -151,17 +163,7 @@ describe('grant', () => {
     // Arrange
     const world = appDeps();
     // Through the on-call integration, by alice herself, proven (break-glass rules require proof and self).
-    const event = proven(
-      world,
-      grantEvent({
-        principalArn: ONCALL,
-        policyArn: 'AmazonEKSClusterAdminPolicy',
-        accessScope: { type: 'cluster' },
-        breakGlass: true,
-        durationSeconds: 600,
-        reason: 'SEV1: payments API down, rolling back by hand',
-      }),
-    );
+    const event = proven(world, breakGlassAdmin());
     const requestId = requestIdOf(event);
 
     // Act
@@ -188,17 +190,7 @@ describe('grant', () => {
   it('finishes a proven grant delivered again after its proof expired, with no second outcome; the proof serves no other request', async () => {
     // Arrange
     const world = appDeps();
-    const event = proven(
-      world,
-      grantEvent({
-        principalArn: ONCALL,
-        policyArn: 'AmazonEKSClusterAdminPolicy',
-        accessScope: { type: 'cluster' },
-        breakGlass: true,
-        durationSeconds: 600,
-        reason: 'SEV1: payments API down, rolling back by hand',
-      }),
-    );
+    const event = proven(world, breakGlassAdmin());
     const first = await send(world, event);
     world.clock.advance(120);
     const replayed = withDetail(event, { requestId: freshRequestId('REPLAY') });

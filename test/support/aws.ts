@@ -1,6 +1,6 @@
 import { EKSClient } from '@aws-sdk/client-eks';
 
-/** Fixed fake credentials: the edge accepts any signature, and tests must never find real ones. */
+/** The local edge's `test` identity (infra/local/identities.json: the ticketing role); never real credentials. */
 export const LOCAL_CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' } as const;
 
 export function eksClient(endpoint: string, options: { maxAttempts?: number } = {}): EKSClient {
