@@ -13,13 +13,18 @@ import { ExpiryTimers } from './adapters/expiry-timers';
 import { IamSenders } from './adapters/iam-senders';
 import { LeaseStore, leaseDocumentClient } from './adapters/lease-table';
 import { OutcomePublisher } from './adapters/outcome-publisher';
+import { ParameterSecrets } from './adapters/secrets';
 import { resolveStsTarget, StsIdentityProofs } from './adapters/sts-identity-proofs';
-import type { AppDeps, IntakeDeps } from './app/deps';
+import { SqsTicketEventQueue } from './adapters/ticket-event-queue';
+import { VendorApis } from './adapters/ticket-systems';
+import type { WebhookDeps } from './app/accept-webhook';
+import type { AppDeps, IntakeDeps, TicketIntakeDeps } from './app/deps';
 import { type BrokerMetrics, METRICS_NAMESPACE, STAGE_DIMENSION } from './app/metrics';
-import type { Senders } from './app/ports';
+import type { Senders, TicketSystems } from './app/ports';
+import type { WriteBackDeps } from './app/write-back';
 import { loadRulesFile } from './config/access-rules-file';
 import { DEFAULT_REVOCATION_BUDGET } from './config/defaults';
-import { type BrokerConfig, loadConfig } from './config/environment';
+import { type BrokerConfig, loadConfig, loadWebhookConfig } from './config/environment';
 import { BROKER_NAME } from './core/names';
 import type { AccessRules } from './core/rules';
 
@@ -34,15 +39,27 @@ export interface Runtime {
 }
 
 export const logger = new Logger({ serviceName: BROKER_NAME });
-// Every invocation records at least one metric; Powertools' warnings go to the structured log. The stage
-// dimension is set from the configuration when the runtime is built.
+// Handlers publish what an invocation recorded, and nothing when it recorded nothing (handlers/flush-metrics.ts);
+// Powertools' warnings go to the structured log. The stage dimension is set when the runtime is built.
 export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: BROKER_NAME, logger });
 
 const brokerMetrics: BrokerMetrics = {
   add: (name, value = 1) => {
-    metrics.addMetric(name, name === 'RevocationLagSeconds' ? MetricUnit.Seconds : MetricUnit.Count, value);
+    metrics.addMetric(name, name.endsWith('Seconds') ? MetricUnit.Seconds : MetricUnit.Count, value);
   },
 };
+
+let taggedStage: string | undefined;
+
+/**
+ * Every metric carries the stage. Set once per process: `npm start` runs every function in one process, and
+ * Powertools warns when a dimension is set again.
+ */
+function tagStage(stage: string): void {
+  if (taggedStage === stage) return;
+  metrics.setDefaultDimensions({ [STAGE_DIMENSION]: stage });
+  taggedStage = stage;
+}
 
 /**
  * Builds the runtime. The SDK clients take their endpoint from the standard AWS_ENDPOINT_URL variable, so
@@ -52,7 +69,7 @@ export function createRuntime(
   config: Readonly<BrokerConfig>,
   options: { clock?: () => number } = {},
 ): Runtime {
-  metrics.setDefaultDimensions({ [STAGE_DIMENSION]: config.stage });
+  tagStage(config.stage);
   const rules = loadRulesFile(config.accessRulesFile);
   const dynamodb = leaseDocumentClient(new DynamoDBClient({}));
   const store = new LeaseStore({ client: dynamodb, tableName: config.leaseTableName });
@@ -128,16 +145,46 @@ export function intakeDeps(base: Runtime, senders: Senders): IntakeDeps {
     proofs: new StsIdentityProofs({ target: () => resolveStsTarget() }),
     nonces: base.store,
     audience: base.config.audience,
+    webhookSender: base.config.webhookSenderArn,
   };
 }
 
-/** The SQS senders the intake accepts, resolved with IAM: the roles of the integrations that may use the queue. */
-export function iamSenders(rules: AccessRules): Senders {
+/**
+ * The SQS senders the intake accepts, resolved with IAM: the roles of the integrations that may use the queue,
+ * and the broker's webhook function's role (the sender of ticket events).
+ */
+export function iamSenders(rules: AccessRules, webhookSenderArn?: string): Senders {
   const roleArns = rules.integrations
     .filter((integration) => integration.queue)
     .flatMap((integration) => integration.principals)
+    .concat(webhookSenderArn === undefined ? [] : [webhookSenderArn])
     .filter((arn) => arn.includes(':role/'));
   return new IamSenders({ client: new IAMClient({}), roleArns });
+}
+
+/** The webhook integrations' vendor APIs, with their secrets read through Powertools Parameters. */
+function ticketSystems(base: Runtime): TicketSystems {
+  return new VendorApis({
+    rules: base.deps.rules,
+    secrets: new ParameterSecrets({}),
+    urls: base.config.ticketApiUrls,
+  });
+}
+
+let writeBackCurrent: WriteBackDeps | undefined;
+
+/** The write-back function's deps: the vendors, and reads of EKS and the leases. */
+export function writeBackDeps(): WriteBackDeps {
+  const base = runtime();
+  writeBackCurrent ??= {
+    rules: base.deps.rules,
+    tickets: ticketSystems(base),
+    eks: base.deps.eks,
+    store: base.deps.store,
+    log: base.deps.log,
+    metrics: base.deps.metrics,
+  };
+  return writeBackCurrent;
 }
 
 /** The senders of the EventBridge intake, which takes no SQS message: it knows none. */
@@ -152,7 +199,8 @@ export function runtime(): Runtime {
 }
 
 let eventIntake: IntakeDeps | undefined;
-let queueIntake: IntakeDeps | undefined;
+let queueIntake: TicketIntakeDeps | undefined;
+let deadLetter: IntakeDeps | undefined;
 
 /** The EventBridge intake container's deps. */
 export function eventIntakeDeps(): IntakeDeps {
@@ -160,14 +208,50 @@ export function eventIntakeDeps(): IntakeDeps {
   return eventIntake;
 }
 
-/** The dead-letter function's deps: it identifies who sent a dead letter as the SQS intake does. */
+/**
+ * The dead-letter function's deps: it identifies who sent a dead letter as the SQS intake does; it reads no
+ * ticket back (a ticket event that failed on every delivery is answered, not retried), so its bundle carries no
+ * vendor client.
+ */
 export function deadLetterDeps(): IntakeDeps {
-  return queueIntakeDeps();
+  const base = runtime();
+  deadLetter ??= intakeDeps(base, iamSenders(base.deps.rules, base.config.webhookSenderArn));
+  return deadLetter;
 }
 
-/** The SQS intake container's deps: with the senders it checks every message against. */
-export function queueIntakeDeps(): IntakeDeps {
+/** The SQS intake container's deps: with the senders it checks every message against, and the vendors. */
+export function queueIntakeDeps(): TicketIntakeDeps {
   const base = runtime();
-  queueIntake ??= intakeDeps(base, iamSenders(base.deps.rules));
+  queueIntake ??= {
+    ...intakeDeps(base, iamSenders(base.deps.rules, base.config.webhookSenderArn)),
+    tickets: ticketSystems(base),
+  };
   return queueIntake;
+}
+
+let webhook: WebhookDeps | undefined;
+
+/**
+ * The webhook function's deps, from its own configuration (loadWebhookConfig): the rules, the webhook secrets
+ * (kept 5 minutes, ParameterSecrets' default), the requests queue and the delivery ids in the lease table. Not
+ * the runtime's: the webhook function decides nothing, so it has no EKS, bus or timers, nor their variables.
+ */
+export function webhookDeps(): WebhookDeps {
+  if (webhook) return webhook;
+  const config = loadWebhookConfig();
+  tagStage(config.stage);
+  const store = new LeaseStore({
+    client: leaseDocumentClient(new DynamoDBClient({})),
+    tableName: config.leaseTableName,
+  });
+  webhook = {
+    rules: loadRulesFile(config.accessRulesFile),
+    secrets: new ParameterSecrets(),
+    queue: new SqsTicketEventQueue({ client: new SQSClient({}), queueUrl: config.requestsQueueUrl }),
+    deliveries: store.deliveries,
+    clock: Date.now,
+    log: logger,
+    metrics: brokerMetrics,
+  };
+  return webhook;
 }

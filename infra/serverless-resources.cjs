@@ -30,10 +30,12 @@ module.exports = async ({ resolveVariable, resolveConfigurationProperty }) => {
     eventBusName: await resolveVariable('param:eventBusName'),
     operatorRoleArns: await resolveVariable('param:operatorRoleArns'),
     alarmTopicArn: await resolveVariable('param:alarmTopicArn'),
+    leaseTable: await resolveVariable('param:leaseTable'),
     timeoutSeconds: {
       sqsIntake: await timeoutOf('sqsIntake'),
       expiryTimer: await timeoutOf('expiryTimer'),
       deadLetter: await timeoutOf('deadLetter'),
+      writeBack: await timeoutOf('writeBack'),
     },
   });
 };

@@ -1,25 +1,27 @@
 import { parseRequest } from '../core/contract';
-import { end, fingerprintOf } from '../core/leases';
+import { fingerprintOf } from '../core/leases';
 import type { BrokerRequest, Caller, Lease, Rejection } from '../core/model';
 import * as outcomes from '../core/outcomes';
 import { idempotencyConflict, otherIntegration, unknownRequest } from '../core/rejections';
 import { evaluateGrant } from '../core/rule-decision';
-import { coversScope } from '../core/scope';
+import { readTicketEvent, TICKET_EVENT_DETAIL_TYPE, type TicketEvent } from '../core/tickets/ticket-event';
 import { readTimerMessage } from '../core/timer-message';
 import { isRecord } from '../core/validation';
 import { type AppDeps, auditEvent, type IntakeDeps, nowSeconds } from './deps';
 import { extensionKey } from './extend';
+import { completeGrant } from './grant';
 import { type Channel, identifyChannel } from './identify-caller';
-import { startReads } from './reconcile-subject';
 import { publishRejection } from './reject';
-import { rereadLease, rollBack, underSubjectLock } from './subject-work';
+import { rereadLease, underSubjectLock } from './subject-work';
 
 export type DeadLetterResult =
   /**
-   * The request was answered with its failure (a pending grant rolled back: `Access Grant Failed`, or
-   * `Access Revoked` when it may already have been announced; a revocation handed to the sweeper).
+   * The request was answered with its failure (a pending grant that cannot be applied for good, rolled back:
+   * `Access Grant Failed`, or `Access Revoked` when it had expired meanwhile; a revocation handed to the sweeper).
    */
   | { readonly status: 'failed'; readonly requestId: string }
+  /** A pending grant, completed as its next delivery would have: `Access Granted` (again, if it was announced). */
+  | { readonly status: 'granted'; readonly lease: Lease }
   /** Not a request at all: rejected, as the intake would have done had it got that far. */
   | { readonly status: 'rejected'; readonly rejection: Rejection }
   /** The request had reached its outcome after all (its last attempt committed, then died): nothing to add. */
@@ -32,8 +34,8 @@ const DEFAULT_ERROR = 'the request failed on every delivery and was moved to a d
 /**
  * The end of the poison path. A request whose every delivery failed (a handler bug, a dependency down for
  * longer than the retries) lands in a dead-letter queue; this gives it the outcome its requester is waiting
- * for, so nothing ends silently: a grant is rolled back if it was half applied and answered with
- * `Access Grant Failed`; a revocation is answered with `Access Revocation Failed` and its lease is marked so
+ * for, so nothing ends silently: a pending grant is completed (it may have been announced already), or, when its
+ * access cannot be applied for good, rolled back and answered with `Access Grant Failed`; a revocation is answered with `Access Revocation Failed` and its lease is marked so
  * that the sweeper keeps taking the access back; an extension that was not applied is answered with
  * `Access Grant Failed`. Accepts the three shapes that reach the broker's dead-letter queues: an SQS body (the
  * envelope), an EventBridge event (the intake rule's DLQ) and a Lambda on-failure destination record.
@@ -46,6 +48,8 @@ export async function settleDeadLetter(deps: IntakeDeps, letter: DeadLetter): Pr
     deps.log.error('expiry timer dead-lettered: the sweeper ends the lease', { ...timer });
     return { status: 'timer', requestId: timer.requestId };
   }
+  const ticketEvent = readTicketEvent(payload);
+  if (ticketEvent !== undefined) return settleTicketEvent(deps, letter, ticketEvent, error ?? DEFAULT_ERROR);
   const parsed = parseRequest(payload, { allowedSources: deps.rules.sources });
   if (!parsed.ok) {
     return publishRejection(deps, parsed.rejection, {
@@ -104,12 +108,15 @@ export async function settleDeadLetter(deps: IntakeDeps, letter: DeadLetter): Pr
 }
 
 /**
- * Takes back whatever part of a pending grant was applied, answers the request, then ends the lease. An
- * earlier delivery may have applied the access and announced it (`Access Granted`), then died before saving
- * the lease: when the access is in place (a pending lease keeps it while it has not expired), or when the
- * lease has expired (its access may have been taken away since), the grant may have been announced, so it ends
- * the way a granted lease ends, with `Access Revoked`; only a grant that never got its access is answered
- * `Access Grant Failed`. Either way the requester gets one outcome that does not contradict another.
+ * Settles a grant whose every delivery failed while its lease was pending. Its outcome is unknown here: a
+ * delivery may have applied the access, published `Access Granted`, and died before saving the lease (its lock
+ * then held until it expires, so the redeliveries found the subject busy), and since then the access may even
+ * have been changed by hand. What EKS holds now cannot tell whether the grant was announced, so the grant is
+ * not abandoned but completed, as its next delivery would have completed it (grant.ts, completeGrant): applied
+ * and saved active with `Access Granted` (again, if it was announced); answered `Access Grant Failed` only when
+ * its access cannot be applied for good (then nothing of it can have been announced either); ended with
+ * `Access Revoked` when its duration has run out meanwhile. A failure the dead letter cannot get past (EKS still
+ * down) leaves it on its queue, tried again until one of these answers is reached.
  */
 async function abandonGrant(
   deps: AppDeps,
@@ -117,32 +124,22 @@ async function abandonGrant(
   found: Lease,
   reason: string,
 ): Promise<DeadLetterResult> {
-  return underSubjectLock(deps, found, async (lock): Promise<DeadLetterResult> => {
-    const lease = await rereadLease(deps, found);
-    if (!lease) throw new Error(`Lease ${request.requestId} vanished while it was being abandoned`);
-    if (lease.status !== 'pending') return { status: 'settled', lease };
-    const now = nowSeconds(deps);
-    // One read of EKS serves both the question below and the rollback's plan.
-    const reads = startReads(deps, lease);
-    const actual = await reads.actual;
-    const held = actual?.associations.find((a) => a.policyArn === lease.policyArn)?.accessScope;
-    const mayHaveBeenAnnounced =
-      lease.expiresAt <= now || (actual?.entryType === 'STANDARD' && coversScope(held, lease.accessScope));
-    // A PermanentError here: nothing the broker may change (a node entry), the subject holds nothing of it.
-    await rollBack(deps, lease, lock, reads);
-    const ended = end(lease, lease.expiresAt <= now ? 'expired' : 'failed', nowSeconds(deps), reason);
-    await deps.publisher.publish([
-      mayHaveBeenAnnounced ? outcomes.revoked(ended) : outcomes.deadLettered(request, reason, ended),
-    ]);
-    await deps.store.saveLease(
-      ended,
-      lease.version,
-      auditEvent(deps, ended, ended.endReason === 'expired' ? 'expired' : 'failed', 'dead-letter', {
-        error: reason,
-      }),
-    );
-    return { status: 'failed', requestId: request.requestId };
+  const result = await completeGrant(deps, found, undefined, {
+    actor: 'dead-letter',
+    failure: (failed, error) =>
+      outcomes.deadLettered(request, error === reason ? reason : `${error} (${reason})`, failed),
   });
+  switch (result.status) {
+    case 'granted':
+      deps.log.warn('dead-lettered grant completed', { requestId: request.requestId });
+      return { status: 'granted', lease: result.lease };
+    case 'duplicate':
+      return result.lease
+        ? { status: 'settled', lease: result.lease }
+        : { status: 'failed', requestId: request.requestId };
+    default:
+      return { status: 'failed', requestId: request.requestId };
+  }
 }
 
 /**
@@ -175,6 +172,56 @@ async function handRevocationToSweeper(
     );
     return { status: 'failed', requestId: request.requestId };
   });
+}
+
+/**
+ * A ticket event whose ticket could not be read back on any delivery (the vendor down or refusing the broker's
+ * token): nothing was decided, so nothing is undone; the ticket is told (written back) that its request was not
+ * acted on. Heard only from the webhook function, as the intake would.
+ */
+async function settleTicketEvent(
+  deps: IntakeDeps,
+  letter: DeadLetter,
+  event: TicketEvent | 'malformed',
+  reason: string,
+): Promise<DeadLetterResult> {
+  const principal =
+    letter.queue === 'requests' && letter.senderId !== undefined
+      ? await deps.senders.principalOf(letter.senderId)
+      : undefined;
+  const requestType = TICKET_EVENT_DETAIL_TYPE;
+  if (deps.webhookSender === undefined || principal !== deps.webhookSender) {
+    return publishRejection(
+      deps,
+      { code: 'SENDER_NOT_ALLOWED', reason: "ticket events are sent only by the broker's webhook function" },
+      { requestType },
+    );
+  }
+  if (event === 'malformed') {
+    return publishRejection(
+      deps,
+      { code: 'INVALID_ENVELOPE', reason: 'the dead-lettered ticket event is malformed' },
+      { requestType },
+    );
+  }
+  deps.log.error('ticket event dead-lettered', {
+    integration: event.integration,
+    ticket: event.ticket,
+    error: reason,
+  });
+  return publishRejection(
+    deps,
+    {
+      code: 'TICKET_UNREADABLE',
+      reason: `the broker could not read ${event.vendor} ${event.ticket} back on any delivery, so its latest change was not acted on (access granted for it before, if any, stays until it ends or the ticket changes again): ${reason}`,
+    },
+    {
+      requestId: `${event.integration}:${event.ticket}`,
+      requestType,
+      ticket: { system: event.vendor, key: event.ticket },
+      caller: { integration: event.integration, sender: principal },
+    },
+  );
 }
 
 /** Refusals that depend on who asked, which a dead letter cannot tell again. */

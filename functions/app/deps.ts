@@ -10,6 +10,7 @@ import type {
   OutcomeSink,
   Senders,
   SubjectLocks,
+  TicketSystems,
   Timers,
 } from './ports';
 
@@ -48,6 +49,17 @@ export interface IntakeDeps extends AppDeps {
   readonly nonces: NonceStore;
   /** The audience proofs must name: this stack (`eks-access-broker-<stage>`). */
   readonly audience: string;
+  /**
+   * The principal of the broker's webhook function, the only sender of ticket events on the requests queue
+   * (its SenderId resolves to it through `senders`); undefined: no webhook integration, no ticket event heard.
+   */
+  readonly webhookSender: string | undefined;
+}
+
+/** The SQS intake's: it also reads tickets back (the webhook function's ticket events). */
+export interface TicketIntakeDeps extends IntakeDeps {
+  /** The webhook integrations' vendors, to read their tickets back. */
+  readonly tickets: TicketSystems;
 }
 
 export function nowSeconds(deps: Pick<AppDeps, 'clock'>): number {

@@ -3,7 +3,7 @@ import { extend, originOf } from '../core/leases';
 import type { Caller, ExtendRequest, Lease } from '../core/model';
 import * as outcomes from '../core/outcomes';
 import { integrationMismatch, unknownRequest } from '../core/rejections';
-import { type AppDeps, auditEvent, nowSeconds } from './deps';
+import { type AppDeps, auditEvent } from './deps';
 import { armIfSoon } from './expiry';
 import type { HandleResult } from './handle-request';
 import { publishRejection } from './reject';
@@ -35,24 +35,26 @@ export async function extendLease(
       deps.metrics.add('DuplicateRequests');
       return { status: 'duplicate', lease: found };
     }
-    const now = nowSeconds(deps);
+    // The instant of the decision is the instant on its audit event: an extension decided before the expiry
+    // is recorded before it, however long arming and publishing take afterwards (the lock is held meanwhile).
+    const decidedAt = deps.clock();
+    const now = Math.floor(decidedAt / 1000);
     const result = extend(found, request, now);
     if (!result.ok) return publishRejection(deps, result.rejection, { request, caller });
     const extended: Lease = { ...result.lease, extensions: [...(found.extensions ?? []), key] };
     await armIfSoon(deps, extended, now);
     const origin = originOf(caller);
     await deps.publisher.publish([outcomes.extended(extended, found.expiresAt, origin)]);
-    const saved = await deps.store.saveLease(
-      extended,
-      found.version,
-      auditEvent(deps, extended, 'extended', request.requestedBy, {
+    const saved = await deps.store.saveLease(extended, found.version, {
+      ...auditEvent(deps, extended, 'extended', request.requestedBy, {
         reason: request.reason,
         addedSeconds: request.durationSeconds,
         previousExpiresAt: found.expiresAt,
         expiresAt: extended.expiresAt,
         origin,
       }),
-    );
+      at: decidedAt,
+    });
     deps.metrics.add('AccessExtended');
     deps.log.info('access extended', { requestId: saved.requestId, expiresAt: saved.expiresAt });
     return { status: 'extended', lease: saved };

@@ -2,14 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { PermanentError } from '../core/errors';
 import { activate, end, fingerprintOf, newLease } from '../core/leases';
 import type { Caller, GrantRequest, Lease } from '../core/model';
+import type { Outcome } from '../core/outcomes';
 import * as outcomes from '../core/outcomes';
-import { idempotencyConflict } from '../core/rejections';
+import { idempotencyConflict, otherIntegration } from '../core/rejections';
 import { evaluateGrant } from '../core/rule-decision';
 import { type AppDeps, auditEvent, nowSeconds } from './deps';
 import { armIfSoon } from './expiry';
 import type { HandleResult } from './handle-request';
 import type { HeldLock } from './ports';
-import { reconcileSubject, type SubjectReads, startReads } from './reconcile-subject';
+import { type ReconcileResult, reconcileSubject, type SubjectReads, startReads } from './reconcile-subject';
 import { publishRejection } from './reject';
 import { rereadLease, rollBack, underSubjectLock } from './subject-work';
 
@@ -33,11 +34,16 @@ export async function grantAccess(
     lease,
     auditEvent(deps, lease, 'requested', request.requestedBy, {
       reason: request.reason,
+      // A subject's history spans leases: each names the ticket it came from.
+      ...(request.ticket ? { ticket: request.ticket } : {}),
       origin: lease.origin,
     }),
     { lock: { owner: randomUUID(), now: nowSeconds(deps) } },
   );
   if (!created.created) {
+    // The requestId is another integration's grant: not this request's, whatever its content.
+    const other = created.existing ? otherIntegration(created.existing, caller.integration) : undefined;
+    if (other) return publishRejection(deps, other, { request, caller });
     if (created.fingerprint !== fingerprintOf(request)) {
       return publishRejection(deps, idempotencyConflict(request.requestId), { request, caller });
     }
@@ -65,58 +71,104 @@ export async function grantAccess(
   return completeGrant(deps, lease, created.created ? created.lock : undefined);
 }
 
+/** Who completes a pending grant, and how its failure is answered: a delivery of it, or its dead letter. */
+export interface Completion {
+  /** On the audit events it writes. */
+  readonly actor: string;
+  /** The `Access Grant Failed` event of a grant that cannot be applied for good. */
+  readonly failure: (failed: Lease, error: string) => Outcome;
+}
+
+const BY_DELIVERY: Completion = {
+  actor: 'broker',
+  failure: (failed, error) => outcomes.grantFailed(failed, error),
+};
+
 /**
- * Applies a pending lease's access, or rolls it back and reports the failure. Idempotent. `held`: the
- * subject's lock when createLease took it; else it is taken here.
+ * Applies a pending lease's access, or rolls it back and reports the failure. Idempotent: whatever an earlier
+ * attempt did (applied the access and announced it, marked it failing, died anywhere), this finishes it with the
+ * answer it may already have given. `held`: the subject's lock when createLease took it; else it is taken here.
  */
-function completeGrant(deps: AppDeps, pending: Lease, held: HeldLock | undefined): Promise<HandleResult> {
+export function completeGrant(
+  deps: AppDeps,
+  pending: Lease,
+  held: HeldLock | undefined,
+  by: Completion = BY_DELIVERY,
+): Promise<HandleResult> {
   return underSubjectLock(
     deps,
     pending,
     async (lock): Promise<HandleResult> => {
-      // The subject's leases (this one among them while it is not ended) and EKS, read at once.
-      const reads = startReads(deps, pending);
+      // The subject's leases (this one among them while it is not ended); EKS only as far as the plan needs.
+      const reads = startReads(deps, pending, { deferEks: true });
       const lease = await rereadLease(deps, pending, reads);
       if (!lease) throw new Error(`Lease ${pending.requestId} vanished while it was being granted`);
       if (lease.status !== 'pending') return { status: 'duplicate', lease };
-      if (lease.expiresAt <= nowSeconds(deps)) return expireLate(deps, lease, lock, reads);
-      let effective: Lease['accessScope'];
-      let changes: number;
+      if (lease.endReason === 'failed') {
+        // An earlier attempt failed it and died before it ended it: that failure is finished, nothing else.
+        const saved = await finishFailure(deps, lease, lock, by.actor, (failed) =>
+          by.failure(failed, failed.lastError ?? 'the grant failed'),
+        );
+        return { status: 'failed', lease: saved, error: saved.lastError ?? 'the grant failed' };
+      }
+      if (lease.expiresAt <= nowSeconds(deps)) return expireLate(deps, lease, lock, reads, by.actor);
+      let reconciled: ReconcileResult;
       try {
-        const result = await reconcileSubject(deps, lease, nowSeconds(deps), lock, { reads });
-        effective = result.effective[lease.policyArn] ?? lease.accessScope;
-        changes = result.actions.length;
+        reconciled = await reconcileSubject(deps, lease, nowSeconds(deps), lock, {
+          reads,
+          granting: lease.requestId,
+        });
       } catch (error) {
         if (!(error instanceof PermanentError)) throw error;
-        return failGrant(deps, lease, error, lock);
+        return failGrant(deps, lease, error, lock, by);
       }
-      const now = nowSeconds(deps);
-      const active = activate(lease, now);
-      await armIfSoon(deps, active, now);
-      const published = [outcomes.granted(active, effective)];
-      if (active.breakGlass) published.push(outcomes.breakGlassGranted(active));
-      await deps.publisher.publish(published);
-      const saved = await deps.store.saveLease(
-        active,
-        lease.version,
-        auditEvent(deps, active, 'granted', 'broker', { effectiveScope: effective, eksChanges: changes }),
-        { unlock: lock },
-      );
-      deps.metrics.add('AccessGranted');
-      if (saved.breakGlass) deps.metrics.add('BreakGlassGranted');
-      (saved.breakGlass ? deps.log.warn : deps.log.info).call(deps.log, 'access granted', {
-        requestId: saved.requestId,
-        clusterName: saved.clusterName,
-        principalArn: saved.principalArn,
-        policyArn: saved.policyArn,
-        breakGlass: saved.breakGlass,
-        expiresAt: saved.expiresAt,
-        eksChanges: changes,
-      });
-      return { status: 'granted', lease: saved };
+      return { status: 'granted', lease: await announceGrant(deps, lease, lock, reconciled, by.actor) };
     },
     held ? { held } : {},
   );
+}
+
+/**
+ * The end of a grant whose access is in place (`reconciled`: the reconcile that put it there, or found it
+ * there): the lease runs for its duration from now, its timer is armed, `Access Granted` is published, then the
+ * lease is saved active, freeing the lock in the same write. Published before the save, so a crash in between
+ * leaves the lease pending and the next delivery (or the dead-letter function) announces it again: the
+ * requester may hear `Access Granted` twice, never a contradicting answer. `actor`: who finished it, on the
+ * audit event.
+ */
+async function announceGrant(
+  deps: AppDeps,
+  lease: Lease,
+  lock: HeldLock,
+  reconciled: Pick<ReconcileResult, 'effective' | 'actions'>,
+  actor: string,
+): Promise<Lease> {
+  const effective = reconciled.effective[lease.policyArn] ?? lease.accessScope;
+  const changes = reconciled.actions.length;
+  const now = nowSeconds(deps);
+  const active = activate(lease, now);
+  await armIfSoon(deps, active, now);
+  const published = [outcomes.granted(active, effective)];
+  if (active.breakGlass) published.push(outcomes.breakGlassGranted(active));
+  await deps.publisher.publish(published);
+  const saved = await deps.store.saveLease(
+    active,
+    lease.version,
+    auditEvent(deps, active, 'granted', actor, { effectiveScope: effective, eksChanges: changes }),
+    { unlock: lock },
+  );
+  deps.metrics.add('AccessGranted');
+  if (saved.breakGlass) deps.metrics.add('BreakGlassGranted');
+  (saved.breakGlass ? deps.log.warn : deps.log.info).call(deps.log, 'access granted', {
+    requestId: saved.requestId,
+    clusterName: saved.clusterName,
+    principalArn: saved.principalArn,
+    policyArn: saved.policyArn,
+    breakGlass: saved.breakGlass,
+    expiresAt: saved.expiresAt,
+    eksChanges: changes,
+  });
+  return saved;
 }
 
 /**
@@ -130,6 +182,7 @@ async function expireLate(
   lease: Lease,
   lock: HeldLock,
   reads: SubjectReads,
+  actor: string,
 ): Promise<HandleResult> {
   // A PermanentError here means nothing the broker may change (a node entry): the subject holds nothing of it.
   await rollBack(deps, lease, lock, reads);
@@ -138,7 +191,7 @@ async function expireLate(
   const saved = await deps.store.saveLease(
     expired,
     lease.version,
-    auditEvent(deps, expired, 'expired', 'broker', {
+    auditEvent(deps, expired, 'expired', actor, {
       reason: 'expired',
       note: 'its grant did not complete within its duration',
     }),
@@ -148,27 +201,69 @@ async function expireLate(
 }
 
 /**
- * A permanent failure: take back whatever part of the lease was applied, report it, then end the lease.
- * Until the end is saved the lease stays pending, so a crash here is finished by the redelivery.
+ * A permanent failure: recorded on the lease first (markFailing), then whatever part of it was applied is
+ * taken back, the failure published and the lease ended (finishFailure).
  */
-async function failGrant(deps: AppDeps, lease: Lease, error: Error, lock: HeldLock): Promise<HandleResult> {
+async function failGrant(
+  deps: AppDeps,
+  lease: Lease,
+  error: Error,
+  lock: HeldLock,
+  by: Completion,
+): Promise<HandleResult> {
   const message = error.message;
   deps.log.error('access grant failed', { requestId: lease.requestId, error: message });
-  const nothingToTakeBack = await rollBack(deps, lease, lock);
+  const failing = await markFailing(deps, lease, message, by.actor);
+  const saved = await finishFailure(deps, failing, lock, by.actor, (failed) =>
+    by.failure(failed, failed.lastError ?? message),
+  );
+  return { status: 'failed', lease: saved, error: message };
+}
+
+/**
+ * Records on a pending lease that its grant failed, before anything is taken back or said: it is no longer
+ * wanted (its expiry moves to now, so it is due at once) and its end reason is `failed`, so whoever meets it
+ * next (the redelivery, the sweeper, the dead-letter function) finishes the failure and answers
+ * `Access Grant Failed` again, never a contradicting answer, even if this invocation dies after publishing.
+ */
+async function markFailing(deps: AppDeps, lease: Lease, error: string, actor: string): Promise<Lease> {
+  if (lease.endReason === 'failed') return lease;
+  const failing: Lease = {
+    ...lease,
+    endReason: 'failed',
+    lastError: error,
+    expiresAt: Math.min(lease.expiresAt, nowSeconds(deps)),
+  };
+  return deps.store.saveLease(failing, lease.version, auditEvent(deps, failing, 'failing', actor, { error }));
+}
+
+/**
+ * The end of a grant marked failing: whatever part of it was applied is taken back, `answer` is published, the
+ * lease is saved ended (freeing the lock with it), `actor` on its audit event. Until the end is saved the lease
+ * stays pending and failing.
+ */
+async function finishFailure(
+  deps: AppDeps,
+  failing: Lease,
+  lock: HeldLock,
+  actor: string,
+  answer: (failed: Lease) => Outcome,
+): Promise<Lease> {
+  const nothingToTakeBack = await rollBack(deps, failing, lock);
   if (nothingToTakeBack) {
     deps.log.warn('nothing to roll back after a failed grant', {
-      requestId: lease.requestId,
+      requestId: failing.requestId,
       error: nothingToTakeBack.message,
     });
   }
-  const failed = end(lease, 'failed', nowSeconds(deps), message);
-  await deps.publisher.publish([outcomes.grantFailed(failed, message)]);
+  const failed = end(failing, 'failed', nowSeconds(deps), failing.lastError);
+  await deps.publisher.publish([answer(failed)]);
   const saved = await deps.store.saveLease(
     failed,
-    lease.version,
-    auditEvent(deps, failed, 'failed', 'broker', { error: message }),
+    failing.version,
+    auditEvent(deps, failed, 'failed', actor, { error: failed.lastError }),
     { unlock: lock },
   );
   deps.metrics.add('GrantFailed');
-  return { status: 'failed', lease: saved, error: message };
+  return saved;
 }

@@ -1,8 +1,10 @@
 import { parseRequest, parseSqsBody } from '../core/contract';
-import type { IntakeDeps } from './deps';
+import { readTicketEvent } from '../core/tickets/ticket-event';
+import type { IntakeDeps, TicketIntakeDeps } from './deps';
 import { type HandleResult, handleRequest } from './handle-request';
 import { type Delivery, identifyCaller } from './identify-caller';
 import { publishRejection } from './reject';
+import { type TicketResult, takeTicketEvent } from './take-ticket-event';
 
 /**
  * The one intake path of both transports: parse the envelope against the contract and the source allow-list,
@@ -25,4 +27,26 @@ export async function takeRequest(deps: IntakeDeps, delivery: Delivery): Promise
   // No appendKeys on the shared logger: an SQS batch works its records in parallel, and they would overwrite
   // each other's; the use cases name the requestId in every line they log.
   return handleRequest(deps, parsed.request, identified.caller);
+}
+
+/**
+ * A message of the requests queue: a request, or a verified webhook the broker's webhook function queued (a
+ * ticket event), whose ticket is read back before anything else.
+ */
+export function takeQueued(
+  deps: TicketIntakeDeps,
+  delivery: Extract<Delivery, { sqsBody: string }>,
+): Promise<HandleResult | TicketResult> {
+  const ticketEvent = readTicketEvent(parseJson(delivery.sqsBody));
+  return ticketEvent === undefined
+    ? takeRequest(deps, delivery)
+    : takeTicketEvent(deps, ticketEvent, delivery.senderId);
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

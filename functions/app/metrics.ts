@@ -22,8 +22,20 @@ export type MetricName =
   | 'StaleTimers'
   | 'SweepDueLeases'
   | 'DriftSubjectsChecked'
-  | 'DriftCheckTruncated'
-  | 'RequestsDeadLettered';
+  /** EKS calls one drift run spent (its budget: share x R x the minute), and how long a whole pass took. */
+  | 'DriftEksCalls'
+  | 'DriftPassSeconds'
+  | 'RequestsDeadLettered'
+  /** Webhooks: verified and queued, refused (signature, path, size, body), repeated deliveries. */
+  | 'WebhookQueued'
+  | 'WebhookRefused'
+  | 'WebhookDuplicate'
+  /** Webhooks verified but asking nothing of the broker (another event type or project), and failures to queue. */
+  | 'WebhookIgnored'
+  | 'WebhookFailed'
+  /** Outcomes posted to their ticket, and those the vendor refused for good. */
+  | 'WrittenBack'
+  | 'WriteBackFailed';
 
 export interface BrokerMetrics {
   add(name: MetricName, value?: number): void;

@@ -3,10 +3,13 @@
  * EKS, EventBridge, SQS); tests pass in-memory fakes kept honest by one contract suite (test/support/fakes).
  * Nothing here names an AWS service.
  */
-import type { ActualAccess, Lease, Subject, SubjectState } from '../core/model';
+import type { ActualAccess, Association, Lease, Subject, SubjectState } from '../core/model';
 import type { Outcome } from '../core/outcomes';
 import type { Action } from '../core/planner';
 import type { PresignedCall } from '../core/proof';
+import type { SecretRef } from '../core/tickets/config';
+import type { JiraChange, JiraIssue, PagerDutyIncident } from '../core/tickets/read-back';
+import type { TicketEvent } from '../core/tickets/ticket-event';
 import type { TimerMessage } from '../core/timer-message';
 
 /** One lease transition as the audit trail keeps it. */
@@ -91,6 +94,39 @@ export interface LeaseRepository {
   dueLeases(now: number, limit: number, options?: { readonly after?: number }): Promise<Lease[]>;
   /** Leases not ended, soonest due first, at most `limit`. */
   listLiveLeases(limit: number): Promise<Lease[]>;
+  /**
+   * Up to `limit` live leases (not ended) in the store's own stable order, after `after` (a position an earlier
+   * page gave; absent: from the first), keys only. `done`: nothing follows the last one, the pass is over. A
+   * position stays valid after its lease ended. A lease whose due time moved during a pass (an extension) may be
+   * met twice or not at all in that pass, never in two passes running.
+   */
+  liveLeasePage(after: string | undefined, limit: number): Promise<LiveLeasePage>;
+  /** Where the drift check is in its pass over the live leases; undefined before its first run. */
+  readDriftCursor(): Promise<DriftCursor | undefined>;
+  /** Saves it (one drift check runs at a time: the last save wins). */
+  saveDriftCursor(cursor: DriftCursor): Promise<void>;
+}
+
+/** A live lease as a page of liveLeasePage lists it, with the position the next page resumes after it. */
+export interface LiveLeaseEntry extends LeaseRef {
+  readonly position: string;
+}
+
+export interface LiveLeasePage {
+  readonly entries: readonly LiveLeaseEntry[];
+  readonly done: boolean;
+}
+
+/** The drift check's progress through the live leases, carried from one run to the next. */
+export interface DriftCursor {
+  /** The last position checked in the current pass; absent: the pass starts from the first live lease. */
+  readonly position?: string;
+  /** When the current pass started (epoch seconds). */
+  readonly passStartedAt: number;
+  /** Passes completed so far. */
+  readonly passes: number;
+  /** How long the last completed pass took (seconds): how stale a check can be. */
+  readonly lastPassSeconds?: number;
 }
 
 /** Serializes the work on one subject across invocations. */
@@ -113,6 +149,11 @@ export interface SubjectLocks {
 export interface AccessApi {
   /** The subject's access entry and its associations; null when it has none. */
   readActual(subject: Subject): Promise<ActualAccess | null>;
+  /**
+   * The subject's associations alone, with one call where EKS answers them on one page (the drift check's
+   * cheap read); null when it has no entry. An entry that is not STANDARD is EKS's refusal, thrown.
+   */
+  readAssociations(subject: Subject): Promise<Association[] | null>;
   /** Applies the planner's actions in order. */
   apply(subject: Subject, actions: readonly Action[]): Promise<void>;
 }
@@ -151,4 +192,52 @@ export interface IdentityProofs {
 export interface NonceStore {
   /** Remembers `nonce` at least until `keepUntil` (epoch seconds); false when it was seen before. */
   remember(nonce: string, keepUntil: number): Promise<boolean>;
+}
+
+/**
+ * A Jira site, read and written with the broker's own API token. Vendor outages and throttling are thrown as
+ * RetryableError; anything else the vendor refuses as PermanentError (functions/core/errors.ts).
+ */
+export interface JiraApi {
+  /** The issue; undefined when Jira answers 404 (deleted, or not visible to the broker's account). */
+  issue(key: string): Promise<JiraIssue | undefined>;
+  /** Every entry of the issue's changelog, all pages, oldest first. */
+  changelog(key: string): Promise<JiraChange[]>;
+  /** The names of the groups the account belongs to. */
+  groupsOf(accountId: string): Promise<string[]>;
+  /** Adds a comment (plain text; paragraphs separated by blank lines). */
+  comment(key: string, text: string): Promise<void>;
+}
+
+/** A PagerDuty account's REST API, with the broker's API key. Errors as JiraApi's. */
+export interface PagerDutyApi {
+  /** The incident; undefined when PagerDuty answers 404. */
+  incident(id: string): Promise<PagerDutyIncident | undefined>;
+  /** Adds a note to the incident (as the integration's `from` user). */
+  note(id: string, text: string): Promise<void>;
+}
+
+/** The vendor APIs of the webhook integrations, by integration id (one client per integration, built once). */
+export interface TicketSystems {
+  jira(integrationId: string): JiraApi;
+  pagerDuty(integrationId: string): PagerDutyApi;
+}
+
+/** Secrets named in the access rules (SSM parameters or Secrets Manager secrets), cached for a few minutes. */
+export interface Secrets {
+  /** The secret's value; a missing secret is a PermanentError that names it. */
+  get(ref: SecretRef): Promise<string>;
+}
+
+/** Where the webhook function hands a verified webhook to the intake: the requests queue. */
+export interface TicketEventQueue {
+  send(event: TicketEvent): Promise<void>;
+}
+
+/** The vendors' delivery ids already queued, so a redelivered webhook queues nothing. */
+export interface WebhookDeliveries {
+  /** Whether `deliveryId` of the integration was queued before. */
+  seen(integration: string, deliveryId: string): Promise<boolean>;
+  /** Remembers it at least until `keepUntil` (epoch seconds). */
+  remember(integration: string, deliveryId: string, keepUntil: number): Promise<void>;
 }

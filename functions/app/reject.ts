@@ -1,11 +1,17 @@
-import type { BrokerRequest, Caller, Rejection } from '../core/model';
+import type { BrokerRequest, Caller, Rejection, Ticket } from '../core/model';
 import * as outcomes from '../core/outcomes';
 import type { AppDeps } from './deps';
 
 /** What a rejection answers about the request: the request itself, or what could be read of bad input. */
 export type RejectedInput =
   | { readonly request: BrokerRequest; readonly caller?: Caller }
-  | { readonly requestId?: string; readonly requestType?: string };
+  | {
+      readonly requestId?: string;
+      readonly requestType?: string;
+      /** A ticket's refusal (a webhook integration's): where it is written back, and who asked. */
+      readonly ticket?: Ticket;
+      readonly caller?: Caller;
+    };
 
 /** The one way a request is refused: logged, counted, and answered with `Access Grant Rejected`. */
 export async function publishRejection(
@@ -20,7 +26,12 @@ export async function publishRejection(
           kind: input.request.kind,
           integration: input.caller?.integration,
         }
-      : { ...input };
+      : {
+          requestId: input.requestId,
+          requestType: input.requestType,
+          ...(input.caller ? { integration: input.caller.integration } : {}),
+          ...(input.ticket ? { ticket: input.ticket.key } : {}),
+        };
   deps.log.warn('request rejected', { ...about, ...rejection });
   deps.metrics.add('RequestRejected');
   await deps.publisher.publish([outcomes.rejected(rejection, input)]);

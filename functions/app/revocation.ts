@@ -37,6 +37,11 @@ export async function endLease(
     readonly onlyIfDue: boolean;
     /** Who asked, for a requested revocation: on its audit events and its outcome. */
     readonly origin?: RequestOrigin;
+    /**
+     * Waited for holding the lock, the subject's reads under way, before the lease is found due or not (given
+     * the lease as read under the lock): the expiry timer waits so for the instant of expiry, ready to act.
+     */
+    readonly readyAt?: (lease: Lease) => Promise<void>;
   },
   known?: Lease | LeaseRef,
 ): Promise<EndLeaseResult> {
@@ -47,6 +52,7 @@ export async function endLease(
     const reads = startReads(deps, found);
     const lease = await rereadLease(deps, { ...found, requestId }, reads);
     if (!lease || lease.status === 'ended') return { status: 'already-ended', ...(lease ? { lease } : {}) };
+    await intent.readyAt?.(lease);
     const now = nowSeconds(deps);
     if (intent.onlyIfDue && (lease.nextAttemptAt ?? lease.expiresAt) > now)
       return { status: 'not-due', lease };
@@ -59,12 +65,19 @@ export async function endLease(
       return recordFailure(deps, ending, reason, error, now);
     }
     const ended = end(ending, reason, now);
-    await deps.publisher.publish([outcomes.revoked(ended, intent.origin)]);
+    // A grant that failed before it was granted (marked failing, then left) is answered as it was announced.
+    const failed = reason === 'failed' && ended.grantedAt === undefined;
+    const type = failed ? 'failed' : reason === 'expired' ? 'expired' : 'revoked';
+    await deps.publisher.publish([
+      failed
+        ? outcomes.grantFailed(ended, ended.lastError ?? 'the grant failed')
+        : outcomes.revoked(ended, intent.origin),
+    ]);
     const lagSeconds = reason === 'expired' ? Math.max(0, now - lease.expiresAt) : 0;
     const saved = await deps.store.saveLease(
       ended,
       ending.version,
-      auditEvent(deps, ended, reason === 'expired' ? 'expired' : 'revoked', intent.actor, {
+      auditEvent(deps, ended, type, intent.actor, {
         reason,
         ...(lease.revokeAttempts ? { failedAttempts: lease.revokeAttempts } : {}),
         ...(intent.origin ? { origin: intent.origin } : {}),

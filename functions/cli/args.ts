@@ -13,6 +13,7 @@ const OPTIONS = {
   ticket: { type: 'string' },
   'request-id': { type: 'string' },
   wait: { type: 'boolean' },
+  timeout: { type: 'string' },
   stage: { type: 'string' },
   table: { type: 'string' },
   bus: { type: 'string' },

@@ -4,7 +4,7 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { LeaseStore, leaseDocumentClient } from '../adapters/lease-table';
 import { LOCAL_RESOURCE_NAMES, stageResourceNames } from '../config/names';
-import { CliError } from './errors';
+import { CliError, explainError } from './errors';
 
 type Credentials =
   | { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string }
@@ -27,7 +27,7 @@ export class AwsTarget {
     options: { readonly stage?: string; readonly table?: string; readonly bus?: string },
     private readonly env: NodeJS.ProcessEnv = process.env,
   ) {
-    this.endpoint = env.AWS_ENDPOINT_URL;
+    this.endpoint = env.AWS_ENDPOINT_URL || undefined;
     this.local = Boolean(this.endpoint);
     const stage = options.stage ?? (this.local ? 'local' : 'dev');
     this.audience = stageResourceNames(stage).prefix;
@@ -62,46 +62,59 @@ export class AwsTarget {
   }
 
   /** What a requester's proof is signed with: your own credentials (the SDK's default chain) and region. */
-  proofSigning(): { readonly credentials: Credentials; readonly region: string; readonly endpoint?: string } {
-    const { credentials, region } = this.clientConfig();
-    // The broker checks the proof with the STS it uses: its region's, or the endpoint it is pointed at.
-    const endpoint = this.env.AWS_ENDPOINT_URL_STS ?? this.endpoint;
-    return { credentials, region, ...(endpoint ? { endpoint } : {}) };
+  async proofSigning(): Promise<{
+    readonly credentials: Credentials;
+    readonly region: string;
+    readonly endpoint?: string;
+  }> {
+    const config = this.clientConfig();
+    const sts = new STSClient(config);
+    try {
+      // The region the SDK would use: the environment's, else the profile's.
+      const region = await sts.config.region();
+      // The broker checks the proof with the STS it uses: its region's, or the endpoint it is pointed at.
+      const endpoint = this.env.AWS_ENDPOINT_URL_STS ?? this.endpoint;
+      return { credentials: config.credentials, region, ...(endpoint ? { endpoint } : {}) };
+    } finally {
+      sts.destroy();
+    }
   }
 
-  /** Turns the errors people meet at a terminal into a sentence that says what to do. */
+  /** Runs `fn`; an error people meet at a terminal leaves as a CliError that says what to do. */
   async call<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (error) {
-      const e = error as Error & { code?: string; cause?: unknown };
-      const cause = (e.cause ?? e) as Error & { code?: string; name: string };
-      const text = `${cause.name} ${cause.message} ${cause.code ?? ''}`;
-      if (/ECONNREFUSED|ENOTFOUND/.test(text)) {
-        throw new CliError(
-          `Nothing answers at ${this.endpoint ?? 'the AWS endpoint'}: for the local broker run \`npm start\` first.`,
-        );
-      }
-      if (/CredentialsProviderError|Could not load credentials/.test(text)) {
-        throw new CliError(
-          'No AWS credentials: set AWS_PROFILE (or keys), or AWS_ENDPOINT_URL=http://127.0.0.1:4566 for `npm start`.',
-        );
-      }
-      if (/ResourceNotFoundException/.test(text) && /table/i.test(text)) {
-        throw new CliError(`Lease table ${this.tableName} not found: pass --table NAME or --stage STAGE.`);
-      }
-      throw error;
+      throw this.explain(error);
     }
   }
 
+  /** The CliError that says what to do about `error`, or `error` itself when it is none of those. */
+  explain(error: unknown): unknown {
+    return (
+      explainError(error, {
+        endpoint: this.endpoint,
+        region: this.region(),
+        tableName: this.tableName,
+        busName: this.busName,
+      }) ?? error
+    );
+  }
+
+  /** The region the CLI sets: AWS_REGION, the aws CLI's AWS_DEFAULT_REGION, or us-east-1 for the local edge. */
+  private region(): string | undefined {
+    const env = this.env;
+    return env.AWS_REGION || env.AWS_DEFAULT_REGION || (this.local ? 'us-east-1' : undefined);
+  }
+
   /**
-   * The SDK reads AWS_REGION; the aws CLI's AWS_DEFAULT_REGION is honoured too, and the local edge needs none.
+   * Without a region in the environment the SDK takes the profile's (AWS_PROFILE, ~/.aws/config), and says
+   * "Region is missing" when there is none (explain turns that into what to do).
    * Credentials: the keys in the environment, else the SDK's default chain (profiles, SSO, ...).
    */
-  private clientConfig(): { region: string; credentials: Credentials; endpoint?: string } {
+  private clientConfig(): { region?: string; credentials: Credentials; endpoint?: string } {
     const env = this.env;
-    const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? (this.local ? 'us-east-1' : undefined);
-    if (!region) throw new CliError('No AWS region: set AWS_REGION (or AWS_DEFAULT_REGION).');
+    const region = this.region();
     const credentials: Credentials =
       env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
         ? {
@@ -110,6 +123,10 @@ export class AwsTarget {
             ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
           }
         : fromNodeProviderChain();
-    return { region, credentials, ...(this.endpoint ? { endpoint: this.endpoint } : {}) };
+    return {
+      ...(region ? { region } : {}),
+      credentials,
+      ...(this.endpoint ? { endpoint: this.endpoint } : {}),
+    };
   }
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { OutcomePublisher } from '../adapters/outcome-publisher';
 import type { Log } from '../app/deps';
 import { forgetLease } from '../app/forget';
@@ -9,10 +10,10 @@ import { listsCaller } from '../core/integrations';
 import type { AccessRules } from '../core/rules';
 import { type CliOptions, missing, need, parseDuration, parseTicket } from './args';
 import type { AwsTarget } from './aws';
-import { CliError } from './errors';
+import { CliError, EXIT_CODES, type ExitCode } from './errors';
 import { auditTable, leaseHeadline, leaseTable } from './format';
 import { signProof } from './proof';
-import { putRequest, waitForOutcome } from './send';
+import { putRequest, watchOutcome } from './send';
 
 /** What a command works with: the options it was given, where it prints, and the AWS it talks to. */
 export interface Invocation {
@@ -23,10 +24,13 @@ export interface Invocation {
   readonly env: NodeJS.ProcessEnv;
 }
 
+/** The repository's access rules, wherever the CLI is run from; a stage deployed with others: --rules. */
+const DEFAULT_RULES_FILE = fileURLToPath(new URL('../../infra/access-rules.yaml', import.meta.url));
+
 /** The operator sees the command's result and its errors; the use case's logs would only clutter the terminal. */
 const QUIET_LOG: Log = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-export async function grant(cli: Invocation, breakGlass: boolean): Promise<void> {
+export async function grant(cli: Invocation, breakGlass: boolean): Promise<ExitCode> {
   const o = cli.options;
   const policy = o.policy ?? (breakGlass ? 'AmazonEKSClusterAdminPolicy' : undefined);
   const namespaces = (o.namespace ?? []).flatMap((n) => n.split(',')).filter(Boolean);
@@ -38,7 +42,7 @@ export async function grant(cli: Invocation, breakGlass: boolean): Promise<void>
       : o['cluster-wide'] || breakGlass
         ? { type: 'cluster' }
         : undefined;
-  await request(cli, DETAIL_TYPES.grant, {
+  return request(cli, DETAIL_TYPES.grant, {
     requestId: o['request-id'] ?? `cli-${randomUUID()}`,
     clusterName: need(o.cluster, '--cluster'),
     principalArn: need(o.principal, '--principal'),
@@ -52,16 +56,16 @@ export async function grant(cli: Invocation, breakGlass: boolean): Promise<void>
   });
 }
 
-export async function revoke(cli: Invocation, requestId: string): Promise<void> {
-  await request(cli, DETAIL_TYPES.revoke, {
+export async function revoke(cli: Invocation, requestId: string): Promise<ExitCode> {
+  return request(cli, DETAIL_TYPES.revoke, {
     requestId,
     requestedBy: requestedBy(cli),
     reason: need(cli.options.reason, '--reason'),
   });
 }
 
-export async function extend(cli: Invocation, requestId: string): Promise<void> {
-  await request(cli, DETAIL_TYPES.extend, {
+export async function extend(cli: Invocation, requestId: string): Promise<ExitCode> {
+  return request(cli, DETAIL_TYPES.extend, {
     requestId,
     durationSeconds: parseDuration(need(cli.options.by, '--by (e.g. 30m)'), '--by'),
     requestedBy: requestedBy(cli),
@@ -133,13 +137,20 @@ export async function forget(cli: Invocation, requestId: string): Promise<void> 
   );
 }
 
-/** Puts a request on the bus and, with --wait, prints what became of it. */
-async function request(cli: Invocation, detailType: string, detail: Record<string, unknown>): Promise<void> {
+/**
+ * Puts a request on the bus and, with --wait, prints what became of it; answers the exit code that says so
+ * (EXIT_CODES).
+ */
+async function request(
+  cli: Invocation,
+  detailType: string,
+  detail: Record<string, unknown>,
+): Promise<ExitCode> {
   const { options, target } = cli;
   const source =
     options.source ??
     sourceFor(
-      readRulesYaml(options.rules ?? 'infra/access-rules.yaml'),
+      readRulesYaml(options.rules ?? DEFAULT_RULES_FILE),
       await target.call(() => target.callerArn()),
       detail.breakGlass === true,
     );
@@ -151,14 +162,20 @@ async function request(cli: Invocation, detailType: string, detail: Record<strin
     ? detail
     : {
         ...detail,
-        proof: await target.call(() =>
-          signProof(detail, { ...target.proofSigning(), audience: target.audience }),
+        proof: await target.call(async () =>
+          signProof(detail, { ...(await target.proofSigning()), audience: target.audience }),
         ),
       };
-  const eventId = await putRequest(target, { source, detailType, detail: sent });
   const requestId = String(detail.requestId);
+  const timeoutSeconds = parseDuration(options.timeout ?? '30s', '--timeout');
+  // Watching starts before sending: an answer faster than the first look is still this request's.
+  const watch = options.wait ? await watchOutcome(target, requestId, detailType) : undefined;
+  const eventId = await putRequest(target, { source, detailType, detail: sent });
   cli.print(`${detailType}: ${requestId} (event ${eventId})`);
-  if (options.wait) cli.print(await waitForOutcome(target, requestId, detailType));
+  if (!watch) return EXIT_CODES.done;
+  const fate = await watch.wait(timeoutSeconds * 1000);
+  cli.print(fate.line);
+  return fate.exitCode;
 }
 
 /**

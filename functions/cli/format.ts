@@ -25,9 +25,19 @@ export function describeLease(lease: Lease): string {
   return `${shownPolicy(lease.policyArn)} ${scope} for ${lease.principalArn} on ${lease.clusterName} until ${new Date(lease.expiresAt * 1000).toISOString()}`;
 }
 
-/** The first line of a lease's history: whose access it is, where it stands, and who asked for it. */
+/**
+ * The first line of a lease's history: whose access it is, where it stands, the ticket it came from, and who
+ * asked for it.
+ */
 export function leaseHeadline(lease: Lease): string {
-  return `${lease.requestId}: ${shownPolicy(lease.policyArn)} for ${lease.principalArn} on ${lease.clusterName}, ${lease.status}${askedBy(lease)}`;
+  return `${lease.requestId}: ${shownPolicy(lease.policyArn)} for ${lease.principalArn} on ${lease.clusterName}, ${lease.status}${ticketOf(lease)}${askedBy(lease)}`;
+}
+
+/** `system:key`, as the request named it (`--ticket jira:OPS-1`), and its link when it had one. */
+function ticketOf(lease: Lease): string {
+  const ticket = lease.ticket;
+  if (ticket === undefined) return '';
+  return `; ticket ${ticket.system}:${ticket.key}${ticket.url ? ` ${ticket.url}` : ''}`;
 }
 
 /** Who asked: the integration, its sender, and whether `requestedBy` was proven by STS or only asserted. */
@@ -37,7 +47,9 @@ function askedBy(lease: Lease): string {
   const requester =
     origin.requestedByProof === 'proven'
       ? `${lease.requestedBy} (proven: ${origin.provenBy})`
-      : `${lease.requestedBy} (asserted)`;
+      : origin.requestedByProof === 'read-back'
+        ? `${lease.requestedBy} (read back from the ticket, approved by ${origin.approvedBy})`
+        : `${lease.requestedBy} (asserted)`;
   return `; asked by ${requester} through ${origin.integration}, sent by ${origin.sender}`;
 }
 

@@ -13,6 +13,13 @@ export function stageResourceNames(stage: string) {
     timerQueue: `${prefix}-timers`,
     intakeEventsDeadLetterQueue: `${prefix}-intake-events-dlq`,
     intakeRule: `${prefix}-requests`,
+    /** The outcomes of webhook integrations' requests, on their way to their tickets. */
+    writeBackQueue: `${prefix}-write-back`,
+    writeBackDeadLetterQueue: `${prefix}-write-back-dlq`,
+    writeBackRule: `${prefix}-write-back`,
+    /** EKS's CloudTrail events of access-entry changes made by others, on the account's default bus. */
+    driftEventsRule: `${prefix}-drift-events`,
+    driftEventsDeadLetterQueue: `${prefix}-drift-events-dlq`,
     /** The stage's own bus (intake and outcomes), unless param eventBusName names an existing one. */
     eventBus: `${prefix}-bus`,
     alarmTopic: `${prefix}-alarms`,
@@ -27,4 +34,6 @@ export const LOCAL_RESOURCE_NAMES = {
   requestsDeadLetterQueue: `${SERVICE_NAME}-requests-dlq`,
   timerQueue: `${SERVICE_NAME}-timers`,
   timerDeadLetterQueue: `${SERVICE_NAME}-timers-dlq`,
+  writeBackQueue: `${SERVICE_NAME}-write-back`,
+  writeBackDeadLetterQueue: `${SERVICE_NAME}-write-back-dlq`,
 } as const;

@@ -4,8 +4,10 @@
  * BrokerRequest or a Rejection. The parser never throws: every input, however hostile, ends in a result, so
  * the handler can always publish exactly one outcome event.
  *
- * Field rules mirror what EKS itself accepts (principal ARNs, policy ARNs, namespace names, cluster names), so
- * a request that passes here fails at EKS only for reasons that depend on EKS's state, never on its shape.
+ * Field rules follow what EKS documents it accepts (principal ARNs, policy ARNs, cluster names), so a request
+ * that passes here fails at EKS mostly for reasons that depend on EKS's state. Namespace names and their number
+ * are the broker's own bounds: EKS documents none but the trailing wildcard, and a scope it refuses ends the
+ * grant with EKS's answer, naming the policy and the namespaces (functions/adapters/eks-access.ts).
  * Every string is bounded, so nothing unbounded reaches the lease table or the outcome events.
  */
 // A namespace import, not `{ z }`: esbuild then keeps only what is used (with `{ z }` every locale of zod
@@ -43,6 +45,7 @@ type DetailType = (typeof DETAIL_TYPES)[keyof typeof DETAIL_TYPES];
 
 /** Seven days: the longest lease a request may ask for (rules usually allow far less). */
 export const MAX_DURATION_SECONDS = 604_800;
+/** The broker's bound, not EKS's (which publishes none): the union over leases may still meet EKS's. */
 const MAX_NAMESPACES = 25;
 /** EventBridge caps an event at 256 KiB; a body beyond that is not one of ours, and is not worth parsing. */
 export const MAX_BODY_LENGTH = 262_144;

@@ -23,8 +23,8 @@ type PrincipalCheck =
   | { readonly ok: false; readonly reason: string };
 
 /**
- * Judges a principal ARN the way EKS does for a STANDARD access entry: an IAM role or user of any account,
- * path kept whole. Each refusal says what to send instead, because the usual mistake (a session ARN copied
+ * Judges a principal ARN the way EKS does for a STANDARD access entry, and narrower where the broker chooses
+ * to (the account root, which EKS accepts): an IAM role or user of any account, path kept whole. Each refusal says what to send instead, because the usual mistake (a session ARN copied
  * from `aws sts get-caller-identity`) has a precise fix.
  */
 export function checkPrincipalArn(arn: string): PrincipalCheck {
@@ -54,10 +54,12 @@ export function checkPrincipalArn(arn: string): PrincipalCheck {
   if (region !== '') return { ok: false, reason: 'is malformed: IAM ARNs have no region' };
   if (!/^\d{12}$/.test(accountId))
     return { ok: false, reason: 'is malformed: the account id must be 12 digits' };
+  // EKS takes the root for a STANDARD entry (a public runbook shows create-access-entry succeeding with it); the
+  // broker does not grant to it: whoever signs in as the root would hold the grant.
   if (resource === 'root') {
     return {
       ok: false,
-      reason: 'is the account root, which cannot have an access entry: use an IAM role or user',
+      reason: 'is the account root: EKS would take it, but the broker grants only to IAM roles and users',
     };
   }
   const [kind = '', ...path] = resource.split('/');

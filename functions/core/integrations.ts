@@ -1,14 +1,38 @@
 /**
  * Integrations, the trust boundary of the access rules (rules.ts validates them): which integration a
  * channel's message belongs to, which accounts may send for it, and whether the requester STS vouched for is
- * the beneficiary of a request.
+ * the beneficiary of a request. A webhook integration is no channel's: nobody sends for it (webhookIntegration
+ * finds it by the path its webhooks arrive on).
  */
 import { globMatch } from './glob';
 import type { AccessRules, Integration } from './rules';
+import type { WebhookConfig } from './tickets/config';
 
-/** The integration that owns an EventBridge source (each source has one owner), if any. */
+/** An integration whose requests come from its vendor's webhooks, read back before the broker acts. */
+export type WebhookIntegration = Integration & { readonly webhook: WebhookConfig };
+
+/**
+ * The webhook integration `id` (the path `/webhooks/<id>`), if there is one: an unknown id and an integration
+ * that is not a webhook are the same answer, nothing to serve.
+ */
+export function webhookIntegration(rules: AccessRules, id: string): WebhookIntegration | undefined {
+  return rules.integrations.find(
+    (integration): integration is WebhookIntegration => integration.id === id && isWebhook(integration),
+  );
+}
+
+function isWebhook(integration: Integration): integration is WebhookIntegration {
+  return integration.webhook !== undefined;
+}
+
+/**
+ * The integration that owns an EventBridge source (each source has one owner), if any. Never a webhook
+ * integration: it owns no source (the rules' validation sees to that, this says it again).
+ */
 export function integrationOfSource(rules: AccessRules, source: string): Integration | undefined {
-  return rules.integrations.find((integration) => integration.sources.includes(source));
+  return rules.integrations.find(
+    (integration) => !isWebhook(integration) && integration.sources.includes(source),
+  );
 }
 
 /**
@@ -17,7 +41,8 @@ export function integrationOfSource(rules: AccessRules, source: string): Integra
  */
 export function queueIntegrationOf(rules: AccessRules, principalArn: string): Integration | undefined {
   return rules.integrations.find(
-    (integration) => integration.queue && integration.principals.includes(principalArn),
+    (integration) =>
+      !isWebhook(integration) && integration.queue && integration.principals.includes(principalArn),
   );
 }
 
@@ -71,6 +96,8 @@ function arnParts(arn: string): ArnParts | undefined {
  * the role name decide, each matched against the principal glob's own.
  */
 export function listsCaller(integration: Integration, callerArn: string): boolean {
+  // Nobody sends for a webhook integration: its requests are what the broker read back from the vendor.
+  if (isWebhook(integration)) return false;
   const session = /^arn:([^:]+):sts::(\d{12}):assumed-role\/([^/]+)\/[^/]+$/.exec(callerArn);
   return integration.principals.some((glob) => {
     if (!session) return globMatch(glob, callerArn);

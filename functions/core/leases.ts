@@ -74,8 +74,9 @@ export function originOf(caller: Caller): RequestOrigin {
   return {
     integration: caller.integration,
     sender: caller.sender,
-    requestedByProof: caller.proven === undefined ? 'asserted' : 'proven',
+    requestedByProof: caller.proven !== undefined ? 'proven' : caller.readBack ? 'read-back' : 'asserted',
     ...(caller.proven === undefined ? {} : { provenBy: caller.proven }),
+    ...(caller.readBack?.approvedBy === undefined ? {} : { approvedBy: caller.readBack.approvedBy }),
   };
 }
 

@@ -93,7 +93,21 @@ export type RejectionCode =
   /** The proof's nonce was used before. */
   | 'PROOF_REPLAYED'
   /** The rule is `self`: the beneficiary must be the proven requester. */
-  | 'NOT_SELF';
+  | 'NOT_SELF'
+  /** The webhook's ticket (issue, incident) does not exist, or the broker's account cannot see it. */
+  | 'TICKET_NOT_FOUND'
+  /** The ticket could not be read back from its vendor: every retry failed. */
+  | 'TICKET_UNREADABLE'
+  /** The read-back shows no approval: no move into the approved status, or no acknowledgement. */
+  | 'APPROVAL_NOT_FOUND'
+  /** The approver is the ticket's reporter, or an owner of the beneficiary. */
+  | 'SELF_APPROVAL'
+  /** The approver is not a member of the integration's approver group. */
+  | 'APPROVER_NOT_IN_GROUP'
+  /** The acknowledging responder is not assigned to the incident. */
+  | 'RESPONDER_NOT_ASSIGNED'
+  /** The acknowledging responder has no role in the integration's user mapping. */
+  | 'RESPONDER_NOT_MAPPED';
 
 /** Why a request was refused: the code, the field when one field is at fault, and a sentence for people. */
 export interface Rejection {
@@ -129,15 +143,25 @@ export interface Caller {
   readonly sender: string;
   /** The caller STS answered for the request's proof (an assumed-role or IAM user ARN), when it had one. */
   readonly proven?: string;
+  /**
+   * A webhook integration's request: what the broker read back from the vendor with its own credentials, never
+   * the webhook's word. `approvedBy`: who approved it (Jira: the approving or closing transition's author;
+   * PagerDuty: the acknowledging responder), as `<vendor>:<user id> (<name>)`, when the ticket names one.
+   */
+  readonly readBack?: { readonly approvedBy?: string };
 }
 
 /** What a lease keeps of its grant request's Caller. */
 export interface RequestOrigin {
   readonly integration: string;
   readonly sender: string;
-  /** proven: `requestedBy` is the caller STS vouched for (`provenBy`); asserted: the integration's word. */
-  readonly requestedByProof: 'proven' | 'asserted';
+  /**
+   * proven: `requestedBy` is the caller STS vouched for (`provenBy`); read-back: the broker read the ticket back
+   * from its vendor and took the request from it (`approvedBy`); asserted: the integration's word.
+   */
+  readonly requestedByProof: 'proven' | 'asserted' | 'read-back';
   readonly provenBy?: string;
+  readonly approvedBy?: string;
 }
 
 /** One grant as the lease table keeps it. */

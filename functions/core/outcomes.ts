@@ -1,6 +1,15 @@
 import { DETAIL_TYPES } from './contract';
 import { originOf } from './leases';
-import type { AccessScope, BrokerRequest, Caller, Lease, Rejection, RequestOrigin, Subject } from './model';
+import type {
+  AccessScope,
+  BrokerRequest,
+  Caller,
+  Lease,
+  Rejection,
+  RequestOrigin,
+  Subject,
+  Ticket,
+} from './model';
 import type { Action } from './planner';
 
 type OutcomeType =
@@ -100,9 +109,17 @@ export function revocationFailed(lease: Lease, error: string): Outcome {
  */
 export function rejected(
   rejection: Rejection,
-  context: { requestId?: string; requestType?: string; request?: BrokerRequest; caller?: Caller },
+  context: {
+    requestId?: string;
+    requestType?: string;
+    request?: BrokerRequest;
+    caller?: Caller;
+    ticket?: Ticket;
+  },
 ): Outcome {
   const request = context.request;
+  // The ticket the refusal answers, so it can be written back to it.
+  const ticket = context.ticket ?? (request?.kind === 'grant' ? request.ticket : undefined);
   return {
     detailType: 'Access Grant Rejected',
     detail: {
@@ -119,6 +136,7 @@ export function rejected(
           }
         : {}),
       ...(request ? { requestedBy: request.requestedBy } : {}),
+      ...(ticket ? { ticket } : {}),
       ...(context.caller ? { origin: originOf(context.caller) } : {}),
     },
   };
@@ -155,11 +173,20 @@ export function deadLettered(request: BrokerRequest, error: string, lease?: Leas
   };
 }
 
-/** EKS had changed under active leases (by hand); the broker put back what they need. */
+/**
+ * EKS had changed under active leases (by hand); the broker put back what they need. `change`: the call
+ * CloudTrail recorded that set the repair off (absent when the periodic check found the drift).
+ */
 export function driftRepaired(
   subject: Subject,
   actions: readonly Action[],
   requestIds: readonly string[],
+  change?: {
+    readonly eventName: string;
+    readonly changedBy: string;
+    readonly eventId?: string;
+    readonly eventTime?: string;
+  },
 ): Outcome {
   return {
     detailType: 'Access Drift Repaired',
@@ -168,6 +195,7 @@ export function driftRepaired(
       principalArn: subject.principalArn,
       actions: actions.map((a) => ({ ...a })),
       requestIds: [...requestIds],
+      ...(change ? { change: { ...change } } : {}),
     },
   };
 }

@@ -2,6 +2,7 @@ import {
   type AccessScope,
   type ActualAccess,
   type Association,
+  EMPTY_SUBJECT_STATE,
   OWNER_TAG_KEY,
   OWNER_TAG_VALUE,
   type SubjectState,
@@ -53,8 +54,10 @@ export function plan(input: PlanInput): Plan {
   const wanted = wantedScopes(input.wanted);
 
   if (actual && actual.entryType !== 'STANDARD') {
-    if (wanted.size === 0 && Object.keys(input.state.touched).length === 0) {
-      return { ok: true, actions: [], stateBefore: input.state, stateAfter: input.state, effective: {} };
+    // What the broker remembers of an entry it created went with that entry: this one was never its own.
+    const state = input.state.entryOwned ? EMPTY_SUBJECT_STATE : input.state;
+    if (wanted.size === 0 && Object.keys(state.touched).length === 0) {
+      return { ok: true, actions: [], stateBefore: state, stateAfter: state, effective: {} };
     }
     return {
       ok: false,
@@ -78,8 +81,13 @@ export function plan(input: PlanInput): Plan {
     }
   } else {
     current = new Map(actual.associations.map((a) => [a.policyArn, normalizeScope(a.accessScope)]));
-    // An entry without our tag is not ours, whatever we remember: someone replaced it.
-    if (actual.tags[OWNER_TAG_KEY] !== OWNER_TAG_VALUE) entryOwned = false;
+    // An entry without our tag is not ours, whatever we remember: someone replaced the one we created, or our
+    // create was refused because this one was there first. What we recorded was of ours and went with it; what
+    // this one holds is its owner's baseline.
+    if (entryOwned && actual.tags[OWNER_TAG_KEY] !== OWNER_TAG_VALUE) {
+      for (const policyArn of Object.keys(touched)) delete touched[policyArn];
+      entryOwned = false;
+    }
   }
 
   const effective: Record<string, AccessScope> = {};

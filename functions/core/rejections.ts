@@ -39,14 +39,17 @@ export function integrationMismatch(lease: Lease, caller: Caller): Rejection | u
   return undefined;
 }
 
-/** The grant came through another integration than `integration` (leases without an origin: none). */
+/**
+ * The grant came through another integration than `integration` (leases without an origin: none): only that
+ * integration may repeat, revoke or extend it.
+ */
 export function otherIntegration(lease: Lease, integration: string): Rejection | undefined {
   const origin = lease.origin;
   if (origin === undefined || origin.integration === integration) return undefined;
   return {
     code: 'INTEGRATION_MISMATCH',
     field: 'detail.requestId',
-    reason: `grant ${lease.requestId} came through integration ${origin.integration}; only it may revoke or extend it`,
+    reason: `grant ${lease.requestId} came through integration ${origin.integration}; only it may repeat, revoke or extend it`,
   };
 }
 

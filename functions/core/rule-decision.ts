@@ -8,6 +8,7 @@ import { globMatch, namespaceCovered } from './glob';
 import { sameRole } from './integrations';
 import type { Caller, GrantRequest, Rejection } from './model';
 import type { AccessRule, AccessRules, ClusterConfig, Integration } from './rules';
+import { TICKET_EVENT_SOURCE } from './tickets/ticket-event';
 
 export type Decision =
   | {
@@ -54,8 +55,10 @@ export function evaluateGrant(rules: AccessRules, request: GrantRequest, caller:
   if (!integration) {
     throw new Error(`caller's integration ${JSON.stringify(caller.integration)} is not in ${rules.origin}`);
   }
-  // Also checked when the request is parsed (contract.ts) and taken in on purpose: defence in depth.
-  if (!integration.sources.includes(request.source)) {
+  // Also checked when the request is parsed (contract.ts) and taken in on purpose: defence in depth. A webhook
+  // integration's requests are made by the broker from the tickets it read back, under its own source.
+  const sources = integration.webhook ? [TICKET_EVENT_SOURCE] : integration.sources;
+  if (!sources.includes(request.source)) {
     return deny(
       'SOURCE_NOT_ALLOWED',
       `source ${JSON.stringify(request.source)} is not allowed for integration ${integration.id}`,
@@ -67,6 +70,12 @@ export function evaluateGrant(rules: AccessRules, request: GrantRequest, caller:
       'BREAK_GLASS_NOT_ALLOWED',
       `integration ${integration.id} may not send break-glass requests`,
       'detail.breakGlass',
+    );
+  }
+  if (integration.requestedBy === 'read-back' && caller.readBack === undefined) {
+    return deny(
+      'PROOF_REQUIRED',
+      `integration ${integration.id} acts only on tickets the broker read back from its vendor`,
     );
   }
   if (integration.requestedBy === 'proven' && caller.proven === undefined) {

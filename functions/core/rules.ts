@@ -29,7 +29,37 @@
  *       rules: [developers]             # its ceiling: the rules it may use, in any order ([]: refuses every grant)
  *       breakGlass: false               # optional (default false): may send break-glass requests
  *       requestedBy: asserted           # asserted: a system relaying its user; proven: every request carries
- *                                       # the requester's STS proof
+ *                                       # the requester's STS proof; read-back: webhook integrations only
+ *     - id: jira                        # a webhook integration (URL path /webhooks/<id>): no principals, sources
+ *       requestedBy: read-back          # or queue (absent or empty); the broker reads each ticket back
+ *       rules: [developers]
+ *       webhook:                        # functions/core/tickets/config.ts documents each field
+ *         vendor: jira                  # exactly these keys (optional: statuses.extend, approverGroup,
+ *         secret: /eks-access-broker/jira/webhook-secret   # fields.namespaces, fields.extensionHours, owners)
+ *         url: https://example.atlassian.net   # https; http only for 127.0.0.1 or localhost
+ *         user: eks-access-broker@example.com
+ *         token: /eks-access-broker/jira/api-token   # secrets: an SSM name (/...) or secretsmanager:<name|ARN>
+ *         projects: [ACCESS]
+ *         statuses: { approved: [Approved], closed: [Done], extend: [Extension Approved] }   # each status in one
+ *         approverGroup: eks-access-approvers
+ *         fields: { cluster: customfield_10100, principal: customfield_10101, policy: customfield_10102,
+ *                   namespaces: customfield_10103, durationHours: customfield_10104,
+ *                   extensionHours: customfield_10105 }   # extensionHours: required with statuses.extend
+ *         owners: [{ principal: 'arn:aws:iam::111122223333:role/dev-*', accountIds: ['712020:...'] }]
+ *     - id: pagerduty
+ *       requestedBy: read-back
+ *       breakGlass: true                # required: its grants are break-glass
+ *       rules: [oncall-admin]
+ *       webhook:
+ *         vendor: pagerduty             # exactly these keys, all required
+ *         secret: /eks-access-broker/pagerduty/webhook-secret
+ *         url: https://api.pagerduty.com
+ *         token: /eks-access-broker/pagerduty/api-key
+ *         from: eks-access-broker@example.com
+ *         services: [{ id: PSVC001, cluster: demo }]   # each cluster declared under clusters
+ *         users: [{ id: PUSR0AL, principal: arn:aws:iam::111122223333:role/oncall-alice }]   # role ARNs
+ *         policy: AmazonEKSClusterAdminPolicy   # a name or full ARN, grantable policies only
+ *         durationSeconds: 3600         # at most breakGlass.maxDurationSeconds
  *   rules:                              # tried in file order; the first rule of the ceiling that allows wins
  *     - id: developers                  # unique; recorded on every lease the rule allowed
  *       description: Developers read and edit workloads   # optional
@@ -41,22 +71,35 @@
  *       clusterScope: false             # optional (default false): may grant cluster-wide
  *       maxDurationSeconds: 28800       # longest lease, extensions included
  *       breakGlassOnly: false           # optional (default false): only break-glass requests, and they only here
- *       requireProof: false             # optional (default: breakGlassOnly): the request must carry an STS proof
+ *       requireProof: false             # optional (default: breakGlassOnly): the request must carry an STS proof;
+ *                                       # false on a breakGlassOnly rule (with self: false) for a webhook
+ *                                       # integration's ceiling, whose read-back binds the person instead
  *       self: false                     # optional (default: breakGlassOnly): the beneficiary must be the proven
  *                                       # requester; needs requireProof
  *
  * The EventBridge sources the broker accepts (AccessRules.sources) are the integrations' sources, in file order.
- * A rule must grant something: clusterScope true, or namespaces. Unknown keys anywhere are errors.
+ * A rule must grant something: clusterScope true, or namespaces. Unknown keys anywhere are errors. The schemas
+ * of each entry are in rules-schema.ts; this module adds the checks across entries (rules-webhooks.ts those of a
+ * webhook integration).
  */
-// A namespace import, not `{ z }`: esbuild then keeps only what is used (with `{ z }` every locale of zod
-// comes along, ~350 KiB of each function's bundle).
-import * as z from 'zod';
-import { type GrantablePolicyName, normalizePolicyArn, type PARTITIONS } from './access-policies';
-import { CLUSTER_NAME, MAX_DURATION_SECONDS } from './contract';
+import type * as z from 'zod';
+import type { GrantablePolicyName, PARTITIONS } from './access-policies';
 import { ConfigurationError } from './errors';
 import { globMatch } from './glob';
-import { checkPrincipalArn } from './iam-principal';
-import { OUTCOME_SOURCE } from './names';
+import { fieldOf, own, reportDuplicates } from './rules-fields';
+import {
+  BreakGlassSchema,
+  CLUSTER_GLOB,
+  ClusterSchema,
+  IntegrationSchema,
+  principalGlobProblem,
+  RootSchema,
+  RULE_ID,
+  RuleSchema,
+  WebhookIntegrationSchema,
+} from './rules-schema';
+import { checkWebhook } from './rules-webhooks';
+import type { WebhookConfig } from './tickets/config';
 import {
   deepFreeze,
   describeIssues,
@@ -103,157 +146,39 @@ export interface AccessRule {
 export interface Integration {
   readonly id: string;
   readonly description?: string;
-  /** IAM role or user ARNs allowed to send for it; exact ARNs when it uses the queue. */
+  /** IAM role or user ARNs allowed to send for it; exact ARNs when it uses the queue. Empty for a webhook. */
   readonly principals: readonly string[];
-  /** The EventBridge sources it owns; no other integration owns them. */
+  /** The EventBridge sources it owns; no other integration owns them. Empty for a webhook. */
   readonly sources: readonly string[];
-  /** May send on the requests queue. */
+  /** May send on the requests queue (never a webhook integration: the broker's webhook function queues for it). */
   readonly queue: boolean;
   /** Ids of the rules it may use (its ceiling); only these decide its requests. */
   readonly rules: readonly string[];
   /** May send break-glass requests. */
   readonly breakGlass: boolean;
-  /** asserted: a system relaying its user; proven: every request carries the requester's STS proof. */
-  readonly requestedBy: 'asserted' | 'proven';
+  /**
+   * asserted: a system relaying its user; proven: every request carries the requester's STS proof; read-back
+   * (webhook integrations only): the broker read the ticket back from its vendor and took the request from it.
+   */
+  readonly requestedBy: 'asserted' | 'proven' | 'read-back';
+  /** A ticketing or paging system whose webhooks the broker takes as hints (requestedBy is read-back). */
+  readonly webhook?: WebhookConfig;
 }
 
 export interface AccessRules {
   readonly version: 2;
   /** Where the rules came from (a path), for messages. */
   readonly origin: string;
-  /** Derived: every integration's sources, in file order (the EventBridge pattern and the contract's allow-list). */
+  /**
+   * Derived: every integration's sources, in file order (the EventBridge pattern and the contract's allow-list);
+   * webhook integrations own none.
+   */
   readonly sources: readonly string[];
   readonly clusters: readonly ClusterConfig[];
   readonly breakGlass?: BreakGlassConfig;
   readonly integrations: readonly Integration[];
   readonly rules: readonly AccessRule[];
 }
-
-const RULE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const RULE_ID_MESSAGE = 'must be 1-64 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit';
-const REGION = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
-const CLUSTER_GLOB = /^[0-9A-Za-z*][A-Za-z0-9-_*]*$/;
-const NAMESPACE_GLOB = /^[a-z0-9*-]+$/;
-const PRINCIPAL_GLOB = /^arn:[\w+=,.@:/*-]+$/;
-
-const SourceEntrySchema = z
-  .string()
-  .min(1, { error: 'must not be empty' })
-  .max(256, { error: 'must be at most 256 characters' })
-  // The broker publishes its outcome events under this source; accepting it as input would let it talk
-  // to itself.
-  .refine((source) => source !== OUTCOME_SOURCE, { error: `${OUTCOME_SOURCE} is the broker's own source` })
-  .refine((source) => !source.startsWith('aws.'), { error: 'aws.* sources are reserved for AWS services' });
-
-const ClusterSchema = z.strictObject({
-  name: z
-    .string()
-    .max(100, { error: 'must be at most 100 characters', abort: true })
-    .regex(CLUSTER_NAME, { error: 'is not a valid EKS cluster name' }),
-  region: z.string().regex(REGION, { error: 'is not an AWS region name like us-east-1' }),
-  accountId: z
-    .string({
-      error: (issue) =>
-        typeof issue.input === 'number'
-          ? "must be a quoted string ('111122223333'): YAML reads bare digits as a number and drops leading zeros"
-          : undefined,
-    })
-    .regex(/^\d{12}$/, { error: 'must be 12 digits' }),
-  roleArn: z
-    .string()
-    .max(2048, { abort: true })
-    .check((ctx) => {
-      const principal = checkPrincipalArn(ctx.value);
-      if (!principal.ok) ctx.issues.push({ code: 'custom', message: principal.reason, input: ctx.value });
-      else if (principal.kind !== 'role')
-        ctx.issues.push({ code: 'custom', message: 'must be an IAM role ARN', input: ctx.value });
-    })
-    .optional(),
-});
-
-const wholeNumber = (max: number) =>
-  z
-    .int({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a whole number') })
-    .min(1, { error: 'must be at least 1' })
-    .max(max, { error: `must be at most ${max}` });
-
-const BreakGlassSchema = z.strictObject({
-  minReasonLength: wholeNumber(1024),
-  maxDurationSeconds: wholeNumber(MAX_DURATION_SECONDS),
-});
-
-const PrincipalGlobSchema = z
-  .string()
-  .max(2048, { abort: true })
-  .check((ctx) => {
-    const reason = principalGlobProblem(ctx.value);
-    if (reason) ctx.issues.push({ code: 'custom', message: reason, input: ctx.value });
-  });
-
-const PolicySchema = z
-  .string()
-  .max(256, { abort: true })
-  .check((ctx) => {
-    const result = normalizePolicyArn(ctx.value);
-    if (!result.ok) ctx.issues.push({ code: 'custom', message: result.reason, input: ctx.value });
-  })
-  .transform((value): GrantablePolicyName => {
-    const result = normalizePolicyArn(value);
-    // The check above has refused everything else; this branch only satisfies the type.
-    return result.ok ? result.name : 'AmazonEKSViewPolicy';
-  });
-
-const RuleSchema = z.strictObject({
-  id: z.string().regex(RULE_ID, { error: RULE_ID_MESSAGE }),
-  description: z.string().trim().min(1).max(1024).optional(),
-  clusters: z
-    .array(
-      z.string().max(100, { abort: true }).regex(CLUSTER_GLOB, { error: 'is not a cluster name or glob' }),
-    )
-    .min(1),
-  principals: z.array(PrincipalGlobSchema).min(1),
-  policies: z.array(PolicySchema).min(1),
-  namespaces: z
-    .array(
-      z
-        .string()
-        .max(63, { abort: true })
-        .regex(NAMESPACE_GLOB, { error: 'is not a namespace glob (a-z, 0-9, - and *)' }),
-    )
-    .min(1, { error: 'must list at least one namespace glob, or be left out (no namespace-scoped grants)' })
-    .optional(),
-  clusterScope: z.boolean().default(false),
-  maxDurationSeconds: wholeNumber(MAX_DURATION_SECONDS),
-  breakGlassOnly: z.boolean().default(false),
-  // Absent: the rule's breakGlassOnly value (break-glass rules require proof and self unless they say not).
-  requireProof: z.boolean().optional(),
-  self: z.boolean().optional(),
-});
-
-const IntegrationSchema = z.strictObject({
-  id: z.string().regex(RULE_ID, { error: RULE_ID_MESSAGE }),
-  description: z.string().trim().min(1).max(1024).optional(),
-  principals: z.array(PrincipalGlobSchema).min(1),
-  sources: z.array(SourceEntrySchema).min(1, { error: 'must list at least one source' }),
-  queue: z.boolean().default(false),
-  // May be empty: an integration frozen (every grant refused) without touching the bus or the queue.
-  rules: z.array(z.string().regex(RULE_ID, { error: RULE_ID_MESSAGE })),
-  breakGlass: z.boolean().default(false),
-  requestedBy: z.enum(['asserted', 'proven'], {
-    error: (issue) =>
-      issue.input === undefined
-        ? 'is required'
-        : "must be asserted (a system relaying its user) or proven (every request carries the requester's STS proof)",
-  }),
-});
-
-const RootSchema = z.strictObject({
-  version: z.literal(2, { error: 'must be 2' }),
-  clusters: z.array(z.unknown()).min(1, { error: 'must list at least one cluster' }),
-  breakGlass: z.unknown().optional(),
-  integrations: z.array(z.unknown()).min(1, { error: 'must list at least one integration' }),
-  rules: z.array(z.unknown()),
-});
 
 /** The one problem of a version 1 file: everything else about it would be noise until it is migrated. */
 const VERSION_1_PROBLEM =
@@ -417,9 +342,8 @@ function validate(raw: unknown, problems: FieldProblem[]): Omit<AccessRules, 'or
   );
   const ruleIds = new Set(list('rules').flatMap((item) => fieldOf(RuleSchema, item, 'id') ?? []));
 
-  const integrations = list('integrations').map((item, index) =>
-    validateIntegration(item, index, ruleIds, parse, problems),
-  );
+  const context: IntegrationContext = { ruleIds, clusters: declared, breakGlass, parse, problems };
+  const integrations = list('integrations').map((item, index) => validateIntegration(item, index, context));
   reportDuplicates(
     list('integrations').map((item, index) => ({
       key: own(item, 'id'),
@@ -454,19 +378,31 @@ function validate(raw: unknown, problems: FieldProblem[]): Omit<AccessRules, 'or
 
 type Parse = <T>(schema: z.ZodType<T>, value: unknown, path: readonly PropertyKey[]) => T | undefined;
 
+/** What an integration is checked against: the other parts of the file, and where problems go. */
+interface IntegrationContext {
+  readonly ruleIds: ReadonlySet<string>;
+  /** The names of the declared clusters (valid ones). */
+  readonly clusters: ReadonlySet<string>;
+  readonly breakGlass: BreakGlassConfig | undefined;
+  readonly parse: Parse;
+  readonly problems: FieldProblem[];
+}
+
 /**
- * One integration: its schema, then what its schema cannot see: a queue integration names exact principals
- * (the broker resolves a queue message's sender by its exact role), every principal names its account (the
- * broker checks an event's account against it), and its ceiling names declared rules.
+ * One integration: its schema (a webhook integration has its own), then what its schema cannot see: a queue
+ * integration names exact principals (the broker resolves a queue message's sender by its exact role), every
+ * principal names its account (the broker checks an event's account against it), its ceiling names declared
+ * rules, and a webhook fits the rest of the file.
  */
 function validateIntegration(
   item: unknown,
   index: number,
-  ruleIds: ReadonlySet<string>,
-  parse: Parse,
-  problems: FieldProblem[],
+  context: IntegrationContext,
 ): Integration | undefined {
-  const value = parse(IntegrationSchema, item, ['integrations', index]);
+  const { problems } = context;
+  const webhook = own(item, 'webhook');
+  if (webhook !== undefined) return validateWebhookIntegration(item, index, webhook, context);
+  const value = context.parse(IntegrationSchema, item, ['integrations', index]);
   const at = (...path: PropertyKey[]) => formatPath(['integrations', index, ...path]);
   const queue = fieldOf(IntegrationSchema, item, 'queue');
   const principals = own(item, 'principals');
@@ -487,23 +423,7 @@ function validateIntegration(
       });
     }
   });
-  const ceiling = own(item, 'rules');
-  (Array.isArray(ceiling) ? ceiling : []).forEach((id: unknown, i) => {
-    if (typeof id === 'string' && RULE_ID.test(id) && !ruleIds.has(id)) {
-      problems.push({
-        field: at('rules', i),
-        message: `rule ${JSON.stringify(id)} is not declared under rules`,
-      });
-    }
-  });
-  reportDuplicates(
-    (Array.isArray(ceiling) ? ceiling : []).map((key: unknown, i) => ({
-      key,
-      path: ['integrations', index, 'rules', i],
-    })),
-    'rule',
-    problems,
-  );
+  checkCeiling(item, index, context);
   if (!value) return undefined;
   return {
     id: value.id,
@@ -517,57 +437,52 @@ function validateIntegration(
   };
 }
 
-/** One field of an entry, when that field alone is valid (absent optional fields take their defaults). */
-function fieldOf<S extends z.ZodRawShape, K extends keyof S & string>(
-  schema: z.ZodObject<S>,
-  item: unknown,
-  key: K,
-): z.output<S[K]> | undefined {
-  const field = schema.shape[key];
-  if (!field || !isRecord(item)) return undefined;
-  const result = z.safeParse(field, own(item, key));
-  return result.success ? (result.data as z.output<S[K]>) : undefined;
-}
-
-/** An own property only: a YAML key named `__proto__` or `constructor` must not reach the prototype chain. */
-function own(value: unknown, key: string): unknown {
-  return isRecord(value) && Object.hasOwn(value, key) ? value[key] : undefined;
-}
-
-/** Reports every repeat of a key, naming where it was first seen; entries that are not strings are skipped. */
-function reportDuplicates(
-  entries: readonly { readonly key: unknown; readonly path: readonly PropertyKey[] }[],
-  what: string,
-  problems: FieldProblem[],
-): void {
-  const first = new Map<string, readonly PropertyKey[]>();
-  for (const { key, path } of entries) {
-    if (typeof key !== 'string') continue;
-    const seen = first.get(key);
-    if (seen === undefined) first.set(key, path);
-    else {
+/** Its ceiling names declared rules, each once. */
+function checkCeiling(item: unknown, index: number, { ruleIds, problems }: IntegrationContext): void {
+  const ceiling = own(item, 'rules');
+  (Array.isArray(ceiling) ? ceiling : []).forEach((id: unknown, i) => {
+    if (typeof id === 'string' && RULE_ID.test(id) && !ruleIds.has(id)) {
       problems.push({
-        field: formatPath(path),
-        message: `duplicate ${what} ${JSON.stringify(key)} (also at ${formatPath(seen)})`,
+        field: formatPath(['integrations', index, 'rules', i]),
+        message: `rule ${JSON.stringify(id)} is not declared under rules`,
       });
     }
-  }
+  });
+  reportDuplicates(
+    (Array.isArray(ceiling) ? ceiling : []).map((key: unknown, i) => ({
+      key,
+      path: ['integrations', index, 'rules', i],
+    })),
+    'rule',
+    problems,
+  );
 }
 
-function principalGlobProblem(glob: string): string | undefined {
-  if (!PRINCIPAL_GLOB.test(glob)) {
-    return 'must be an IAM role or user ARN, optionally with * wildcards (arn:aws:iam::111122223333:role/*)';
-  }
-  if (glob.includes(':sts:') || glob.includes('assumed-role/')) {
-    return 'STS session ARNs never match: requests carry the role ARN (arn:aws:iam::<account>:role/<name>)';
-  }
-  if (glob.includes(':group/')) return 'IAM groups cannot have access entries: name the roles or users';
-  if (glob.includes('role/aws-service-role/')) return 'service-linked roles cannot have access entries';
-  if (!glob.includes('*')) {
-    const principal = checkPrincipalArn(glob);
-    if (!principal.ok) return principal.reason;
-  }
-  return undefined;
+/**
+ * A webhook integration (nobody sends for it: the broker reads each ticket back from its vendor): its own
+ * schema, its ceiling, then what its schema cannot see (rules-webhooks.ts).
+ */
+function validateWebhookIntegration(
+  item: unknown,
+  index: number,
+  webhook: unknown,
+  context: IntegrationContext,
+): Integration | undefined {
+  const value = context.parse(WebhookIntegrationSchema, item, ['integrations', index]);
+  checkCeiling(item, index, context);
+  checkWebhook(item, index, webhook, context);
+  if (!value) return undefined;
+  return {
+    id: value.id,
+    ...(value.description === undefined ? {} : { description: value.description }),
+    principals: [],
+    sources: [],
+    queue: false,
+    rules: value.rules,
+    breakGlass: value.breakGlass,
+    requestedBy: value.requestedBy,
+    webhook: value.webhook,
+  };
 }
 
 function partitionOfRegion(region: string): (typeof PARTITIONS)[number] {

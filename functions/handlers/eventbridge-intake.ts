@@ -1,9 +1,9 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { EventBridgeEvent } from 'aws-lambda';
 import { takeRequest } from '../app/intake';
 import { eventIntakeDeps, logger, metrics } from '../runtime';
+import { flushMetrics } from './flush-metrics';
 
 /**
  * Target of the EventBridge rule that matches the request detail-types from the allowed sources. A thrown
@@ -14,4 +14,4 @@ export const handler = middy(async (event: EventBridgeEvent<string, unknown>) =>
   return { status: result.status };
 })
   .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics));
+  .use(flushMetrics(metrics));

@@ -7,39 +7,47 @@ import { describeOutcomeDetail } from '../../functions/cli/format';
 import { compileRules } from '../../functions/config/access-rules-yaml';
 import { MAX_RECEIVE_COUNT } from '../../functions/config/defaults';
 import { LOCAL_RESOURCE_NAMES, SERVICE_NAME } from '../../functions/config/names';
+import { CLOUDTRAIL_DETAIL_TYPE, EKS_EVENT_SOURCE } from '../../functions/core/access-change';
 import { DETAIL_TYPES } from '../../functions/core/contract';
 import { OUTCOME_SOURCE } from '../../functions/core/names';
 import type { AccessRules } from '../../functions/core/rules';
 import { handler as deadLetterHandler } from '../../functions/handlers/dead-letter';
 import { handler as driftCheckHandler } from '../../functions/handlers/drift-check';
+import { handler as driftEventHandler } from '../../functions/handlers/drift-event';
 import { handler as eventBridgeHandler } from '../../functions/handlers/eventbridge-intake';
 import { handler as expiryTimerHandler } from '../../functions/handlers/expiry-timer';
 import { handler as sqsHandler } from '../../functions/handlers/sqs-intake';
 import { handler as sweeperHandler } from '../../functions/handlers/sweeper';
+import { handler as webhookHandler } from '../../functions/handlers/webhook';
+import { handler as writeBackHandler } from '../../functions/handlers/write-back';
 import { localIntakePolicies } from '../stack/intake-policies';
 import { type Edge, type EdgeOptions, startEdge } from './edge';
-import { BROKER_LOCAL_CREDENTIALS } from './identities';
+import { functionUrlAnswer, functionUrlEvent } from './function-url';
+import { BROKER_LOCAL_CREDENTIALS, DEFAULT_IDENTITIES_FILE, loadIdentities } from './identities';
 import { lambdaContext } from './lambda-context';
 import { ensureLeaseTable } from './lease-table';
 import type { QueueSeed, SubscribeOptions } from './sqs/types';
+import { type LocalVendors, type LocalVendorsOptions, startLocalVendors } from './vendors';
 
 export const DEFAULT_RULES_FILE = 'infra/access-rules.yaml';
 
-/** The broker's queues, each with its dead-letter queue (created with it), as serverless.yml declares them. */
-const BROKER_QUEUES: readonly QueueSeed[] = [
-  {
-    name: LOCAL_RESOURCE_NAMES.requestsQueue,
-    visibilityTimeoutSeconds: 30,
-    deadLetterQueueName: LOCAL_RESOURCE_NAMES.requestsDeadLetterQueue,
+/**
+ * The broker's queues, each with its dead-letter queue (created with it), as serverless.yml declares them, with
+ * the visibility timeout given (how long a failed delivery waits before it comes back).
+ */
+function brokerQueues(visibilityTimeoutSeconds: number): QueueSeed[] {
+  const pairs = [
+    [LOCAL_RESOURCE_NAMES.requestsQueue, LOCAL_RESOURCE_NAMES.requestsDeadLetterQueue],
+    [LOCAL_RESOURCE_NAMES.timerQueue, LOCAL_RESOURCE_NAMES.timerDeadLetterQueue],
+    [LOCAL_RESOURCE_NAMES.writeBackQueue, LOCAL_RESOURCE_NAMES.writeBackDeadLetterQueue],
+  ] as const;
+  return pairs.map(([name, deadLetterQueueName]) => ({
+    name,
+    visibilityTimeoutSeconds,
+    deadLetterQueueName,
     maxReceiveCount: MAX_RECEIVE_COUNT,
-  },
-  {
-    name: LOCAL_RESOURCE_NAMES.timerQueue,
-    visibilityTimeoutSeconds: 30,
-    deadLetterQueueName: LOCAL_RESOURCE_NAMES.timerDeadLetterQueue,
-    maxReceiveCount: MAX_RECEIVE_COUNT,
-  },
-];
+  }));
+}
 
 export interface LocalBrokerOptions extends EdgeOptions {
   readonly rulesFile?: string;
@@ -49,6 +57,13 @@ export interface LocalBrokerOptions extends EdgeOptions {
   readonly sweepIntervalMs?: number;
   /** How the intake queue is polled, as the event source mapping's batch size and maximum concurrency. */
   readonly intake?: Pick<SubscribeOptions, 'batchSize' | 'concurrency'>;
+  /** Where the fake Jira and PagerDuty of the webhook integrations listen (free ports by default). */
+  readonly vendors?: LocalVendorsOptions;
+  /**
+   * The visibility timeout of the broker's queues (requests, timers, write-back): 30 s by default. Tests of
+   * redelivery and dead-lettering shorten it, so five failed deliveries take seconds, not minutes.
+   */
+  readonly queueVisibilityTimeoutSeconds?: number;
 }
 
 export interface LocalBroker {
@@ -56,6 +71,8 @@ export interface LocalBroker {
   readonly rules: AccessRules;
   /** Where the template's resource policies are enforced: PutEvents to these buses, SendMessage to these queues. */
   readonly policies: { readonly buses: readonly string[]; readonly queues: readonly string[] };
+  /** The fake vendors of the webhook integrations, by integration id, and their URLs. */
+  readonly vendors: LocalVendors;
   /** Runs the sweeper once, as its schedule would. */
   sweep(): Promise<unknown>;
   /** Runs the drift check once, as its schedule would. */
@@ -79,13 +96,37 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
   let rules: AccessRules;
   let edge: Edge;
   let policies: LocalBroker['policies'];
+  let vendors: LocalVendors;
   try {
     rules = compileRules(rulesFile, compiledRulesFile);
+    // As the deployed rule on the default bus leaves out the broker's roles, the local trail leaves out its key's.
+    const brokerPrincipal = loadIdentities(options.identitiesFile ?? DEFAULT_IDENTITIES_FILE).byAccessKey(
+      BROKER_LOCAL_CREDENTIALS.accessKeyId,
+    )?.principalArn;
     edge = await startEdge({
       ...options,
-      sqs: { queues: [...BROKER_QUEUES, ...(options.sqs?.queues ?? [])] },
+      cloudTrail:
+        options.cloudTrail === false
+          ? false
+          : {
+              exceptPrincipals: [
+                ...(options.cloudTrail?.exceptPrincipals ?? []),
+                ...(brokerPrincipal ? [brokerPrincipal] : []),
+              ],
+            },
+      sqs: {
+        queues: [
+          ...brokerQueues(options.queueVisibilityTimeoutSeconds ?? 30),
+          ...(options.sqs?.queues ?? []),
+        ],
+      },
       // The local edge has always served a bus named after the broker too; put-events naming it keep working.
       eventBridge: { busNames: [SERVICE_NAME, ...(options.eventBridge?.busNames ?? [])] },
+      // The webhook function, as its function URL serves it in AWS.
+      webhooks: async (request) =>
+        functionUrlAnswer(
+          await webhookHandler(functionUrlEvent(request), lambdaContext(`${SERVICE_NAME}-webhook`)),
+        ),
       eks: {
         ...options.eks,
         clusters:
@@ -122,8 +163,14 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
       EVENT_BUS_NAME: LOCAL_RESOURCE_NAMES.eventBus,
       ACCESS_RULES_FILE: compiledRulesFile,
       POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+      REQUESTS_QUEUE_URL: `${edge.url}/${edge.accountId}/${LOCAL_RESOURCE_NAMES.requestsQueue}`,
+      // Every local function signs as brokerlocal: the webhook function's ticket events come from it.
+      WEBHOOK_SENDER_ARN: own.principalArn,
     });
     policies = attachIntakePolicies(edge, rules, own.principalArn);
+    vendors = await startLocalVendors(rules, edge, options.vendors);
+    if (Object.keys(vendors.urls).length > 0) process.env.TICKET_API_URLS = JSON.stringify(vendors.urls);
+    else delete process.env.TICKET_API_URLS;
     const dynamodb = new DynamoDBClient({ endpoint: edge.url });
     await ensureLeaseTable(dynamodb, LOCAL_RESOURCE_NAMES.leaseTable);
     dynamodb.destroy();
@@ -133,6 +180,9 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
     throw error;
   }
 
+  const webhookIds = new Set(
+    rules.integrations.filter((integration) => integration.webhook).map((integration) => integration.id),
+  );
   const unsubscribe = [
     edge.bus.subscribe(
       {
@@ -144,6 +194,13 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
         await eventBridgeHandler(event, lambdaContext(`${SERVICE_NAME}-eventbridge-intake`));
       },
     ),
+    // The drift-event rule: EKS's CloudTrail events of changes made by others, on the default bus.
+    edge.bus.subscribe(
+      { source: [EKS_EVENT_SOURCE], detailType: [CLOUDTRAIL_DETAIL_TYPE], busName: 'default' },
+      async (event) => {
+        await driftEventHandler(event, lambdaContext(`${SERVICE_NAME}-drift-event`));
+      },
+    ),
     edge.queues.subscribe(
       LOCAL_RESOURCE_NAMES.requestsQueue,
       async (event: SQSEvent) => {
@@ -151,12 +208,18 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
       },
       options.intake ?? {},
     ),
-    edge.queues.subscribe(LOCAL_RESOURCE_NAMES.timerQueue, async (event: SQSEvent) => {
-      return (await expiryTimerHandler(
-        event,
-        lambdaContext(`${SERVICE_NAME}-expiry-timer`),
-      )) as SQSBatchResponse;
-    }),
+    edge.queues.subscribe(
+      LOCAL_RESOURCE_NAMES.timerQueue,
+      async (event: SQSEvent) => {
+        return (await expiryTimerHandler(
+          event,
+          lambdaContext(`${SERVICE_NAME}-expiry-timer`),
+        )) as SQSBatchResponse;
+      },
+      // A timer waits in its invocation for its lease's instant of expiry (a second or two): as many batches at
+      // once as Lambda starts an SQS mapping with (five), so that a waiting timer does not hold up the next.
+      { concurrency: 5 },
+    ),
     // As in AWS, what fails on every delivery ends in a DLQ, and the deadLetter function answers it.
     ...[LOCAL_RESOURCE_NAMES.requestsDeadLetterQueue, LOCAL_RESOURCE_NAMES.timerDeadLetterQueue].map((dlq) =>
       edge.queues.subscribe(dlq, async (event: SQSEvent) => {
@@ -168,6 +231,16 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
     ),
     edge.bus.subscribe({ source: [OUTCOME_SOURCE] }, async (event) => {
       options.print?.(describeOutcome(event));
+    }),
+    // The write-back rule: the outcomes of webhook integrations' requests go to their tickets, through a queue.
+    edge.bus.subscribe({ source: [OUTCOME_SOURCE] }, async (event) => {
+      const origin = (event.detail as { origin?: { integration?: unknown } } | undefined)?.origin;
+      if (typeof origin?.integration === 'string' && webhookIds.has(origin.integration)) {
+        edge.queues.send(LOCAL_RESOURCE_NAMES.writeBackQueue, { body: JSON.stringify(event) });
+      }
+    }),
+    edge.queues.subscribe(LOCAL_RESOURCE_NAMES.writeBackQueue, async (event: SQSEvent) => {
+      return (await writeBackHandler(event, lambdaContext(`${SERVICE_NAME}-write-back`))) as SQSBatchResponse;
     }),
   ];
   const sweep = scheduled(() =>
@@ -192,6 +265,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
     edge,
     rules,
     policies,
+    vendors,
     sweep,
     checkDrift,
     outcomes: () =>
@@ -210,7 +284,9 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
         ]),
         new Promise((resolve) => setTimeout(resolve, 5_000).unref()),
       ]);
+      await vendors.idle();
       for (const stop of unsubscribe) stop();
+      await vendors.close();
       await edge.close();
       removeCompiled();
     },

@@ -9,6 +9,7 @@ import {
   proxyToDynamoDb,
   startDynamoDbLocal,
 } from './dynamodb-local';
+import { cloudTrailEntry } from './eks/cloudtrail';
 import { EksEmulator, type EksEmulatorOptions } from './eks/emulator';
 import { createEksHandler } from './eks/routes';
 import { LocalEventBus } from './eventbridge/local-event-bus';
@@ -18,9 +19,13 @@ import { BodyTooLargeError, type EdgeRequest, readBody, type ServiceHandler, sen
 import { createIamHandler } from './iam/routes';
 import { DEFAULT_IDENTITIES_FILE, type LocalIdentities, loadIdentities } from './identities';
 import { type QueryService, queryParameters, queryServiceOf } from './query-xml';
+import { createSecretsManagerHandler } from './secretsmanager/routes';
+import { LocalSecrets } from './secretsmanager/secret-store';
 import { LocalQueues } from './sqs/local-queues';
 import { createSqsHandler } from './sqs/routes';
 import type { LocalQueuesOptions } from './sqs/types';
+import { LocalParameterStore } from './ssm/parameter-store';
+import { createSsmHandler } from './ssm/routes';
 import { handleSts } from './sts/routes';
 
 export interface EdgeOptions {
@@ -40,6 +45,34 @@ export interface EdgeOptions {
   readonly dynamodb?: DynamoDbLocalOptions | false;
   /** The access keys the edge accepts and whose they are; infra/local/identities.json by default. */
   readonly identitiesFile?: string;
+  /**
+   * The broker's webhook function, served at `/webhooks/<integration id>` as its function URL is in AWS: never
+   * SigV4-signed (the vendors sign their bodies). Absent: those paths answer 404.
+   */
+  readonly webhooks?: (request: EdgeWebhookRequest) => Promise<EdgeWebhookAnswer>;
+  /**
+   * CloudTrail, as a trail logging management events gives it: every mutating EKS call that succeeds puts its
+   * "AWS API Call via CloudTrail" event on the default bus (infra/local/eks/cloudtrail.ts), except those signed
+   * by `exceptPrincipals` (IAM role or user ARNs: the broker's own, as the deployed rule leaves them out).
+   * `false`: no trail.
+   */
+  readonly cloudTrail?: { readonly exceptPrincipals?: readonly string[] } | false;
+}
+
+/** A request to `/webhooks/…`, as the edge hands it to the webhook function's handler. */
+export interface EdgeWebhookRequest {
+  readonly method: string;
+  /** The raw path, without the query string. */
+  readonly path: string;
+  /** Names in lowercase; repeated headers joined with a comma, as a function URL does. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Buffer;
+}
+
+export interface EdgeWebhookAnswer {
+  readonly status: number;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body: string;
 }
 
 export interface Edge {
@@ -50,6 +83,9 @@ export interface Edge {
   readonly eks: EksEmulator;
   readonly bus: LocalEventBus;
   readonly queues: LocalQueues;
+  /** The local SSM Parameter Store and Secrets Manager (npm start puts the integrations' secrets there). */
+  readonly ssm: LocalParameterStore;
+  readonly secrets: LocalSecrets;
   readonly dynamodb: DynamoDbLocal | undefined;
   readonly identities: LocalIdentities;
   close(): Promise<void>;
@@ -82,6 +118,8 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
   const eks = new EksEmulator(options.eks);
   const bus = new LocalEventBus({ accountId, region, ...options.eventBridge });
   const queues = new LocalQueues({ accountId, region, ...options.sqs });
+  const ssm = new LocalParameterStore({ accountId, region });
+  const secrets = new LocalSecrets({ accountId, region });
 
   const server = createServer();
   await listen(server, host, options.port ?? DEFAULT_EDGE_PORT);
@@ -96,10 +134,20 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
     throw error;
   }
 
+  const untrailed = new Set(options.cloudTrail ? (options.cloudTrail.exceptPrincipals ?? []) : []);
   const handlers = {
-    eks: createEksHandler(eks),
+    eks: createEksHandler(eks, {
+      onCommitted: (call) => {
+        const caller = call.request.caller;
+        if (options.cloudTrail === false || caller === undefined || untrailed.has(caller.principalArn))
+          return;
+        bus.putServiceEvent(cloudTrailEntry(call, caller, { accountId, region }));
+      },
+    }),
     events: createEventBridgeHandler(bus),
     sqs: createSqsHandler(queues),
+    ssm: createSsmHandler(ssm),
+    secretsmanager: createSecretsManagerHandler(secrets),
     dynamodb: dynamodb ? proxyToDynamoDb(dynamodb.endpoint) : undefined,
     sts: handleSts,
     iam: createIamHandler(identities),
@@ -143,6 +191,11 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
       await handlers.admin(request, res);
       return;
     }
+    // The vendors' webhooks: their signature is the vendor's HMAC, checked by the webhook function, not SigV4.
+    if (request.rawPath.startsWith('/webhooks/')) {
+      await serveWebhook(options.webhooks, request, res);
+      return;
+    }
     const route = routeOf(request);
     if (!route) {
       sendAwsError(
@@ -175,6 +228,8 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
     eks,
     bus,
     queues,
+    ssm,
+    secrets,
     dynamodb,
     identities,
     async close() {
@@ -185,7 +240,7 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
   };
 }
 
-type Service = 'dynamodb' | 'events' | 'sqs' | 'eks' | QueryService;
+type Service = 'dynamodb' | 'events' | 'sqs' | 'eks' | 'ssm' | 'secretsmanager' | QueryService;
 
 /** Which service a request is for, and so in which protocol a refusal must be worded. */
 function routeOf(request: EdgeRequest): { service: Service; protocol: AuthProtocol } | undefined {
@@ -197,6 +252,15 @@ function routeOf(request: EdgeRequest): { service: Service; protocol: AuthProtoc
     return { service: 'events', protocol: { kind: 'json', contentType: 'application/x-amz-json-1.1' } };
   }
   if (target.startsWith('AmazonSQS.')) return { service: 'sqs', protocol: { kind: 'sqs-json' } };
+  if (target.startsWith('AmazonSSM.')) {
+    return { service: 'ssm', protocol: { kind: 'json', contentType: 'application/x-amz-json-1.1' } };
+  }
+  if (target.startsWith('secretsmanager.')) {
+    return {
+      service: 'secretsmanager',
+      protocol: { kind: 'json', contentType: 'application/x-amz-json-1.1' },
+    };
+  }
   const signedFor = claimedSigningService(request);
   if (signedFor === 'eks' || (signedFor === undefined && isEksPath(request.rawPath))) {
     return { service: 'eks', protocol: { kind: 'rest-json' } };
@@ -211,6 +275,32 @@ function isEksPath(rawPath: string): boolean {
   return (
     rawPath.startsWith('/clusters') || rawPath.startsWith('/access-policies') || rawPath.startsWith('/tags/')
   );
+}
+
+async function serveWebhook(
+  webhooks: EdgeOptions['webhooks'],
+  request: EdgeRequest,
+  res: ServerResponse,
+): Promise<void> {
+  const answer: EdgeWebhookAnswer = webhooks
+    ? await webhooks({
+        method: request.method,
+        path: request.rawPath,
+        headers: Object.fromEntries(
+          Object.entries(request.headers).flatMap(([name, value]) =>
+            value === undefined ? [] : [[name, Array.isArray(value) ? value.join(',') : value]],
+          ),
+        ),
+        body: request.body,
+      })
+    : { status: 404, body: JSON.stringify({ error: 'no webhook function is served on this edge' }) };
+  const payload = Buffer.from(answer.body);
+  res.writeHead(answer.status, {
+    'content-type': 'application/json',
+    ...answer.headers,
+    'content-length': String(payload.length),
+  });
+  res.end(payload);
 }
 
 function listen(server: ReturnType<typeof createServer>, host: string, port: number): Promise<void> {

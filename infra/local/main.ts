@@ -6,16 +6,20 @@ import { DynamoDbLocalError } from './dynamodb-local';
 import { DEFAULT_EDGE_PORT, PortInUseError } from './edge';
 import { AUTHENTICATION_MODES, type ClusterSeed } from './eks/model';
 import { DEFAULT_IDENTITIES_FILE, IdentitiesFileError } from './identities';
+import { DEFAULT_JIRA_PORT } from './jira/server';
+import { DEFAULT_PAGERDUTY_PORT } from './pagerduty/server';
 
 const USAGE = `Usage: npm start -- [options]
 
 Runs the broker locally: its Lambda handlers on the local AWS edge (the EKS access-entry API, EventBridge
 PutEvents, SQS and DynamoDB Local behind one endpoint). Point any AWS SDK or the aws CLI at it with
-AWS_ENDPOINT_URL=http://127.0.0.1:<port>; grant requests put on the bus or sent to the queue are handled
+AWS_ENDPOINT_URL=http://127.0.0.1:<port> and a region: AWS_REGION, and AWS_DEFAULT_REGION for the aws CLI v1
+(the export line printed at start sets both). Grant requests put on the bus or sent to the queue are handled
 as Lambda would, and outcome events are printed here.
 
 Options:
-  --port <n>          port to listen on (default ${DEFAULT_EDGE_PORT}, or PORT)
+  --port <n>          port to listen on (default ${DEFAULT_EDGE_PORT}, or PORT); the fake Jira and PagerDuty
+                      listen ${DEFAULT_JIRA_PORT - DEFAULT_EDGE_PORT} and ${DEFAULT_PAGERDUTY_PORT - DEFAULT_EDGE_PORT} ports above it (${DEFAULT_JIRA_PORT}, ${DEFAULT_PAGERDUTY_PORT}); 0 picks free ports
   --db-path <dir>     keep DynamoDB Local's data on disk in <dir> (default: in memory)
   --sweep-interval <s> seconds between sweeper and drift-check runs (default 60, like the schedule in AWS)
   --rules <file>      access rules (default ${DEFAULT_RULES_FILE}); the EKS emulator serves their clusters
@@ -53,6 +57,7 @@ async function main(): Promise<void> {
     identitiesFile: values.identities ?? DEFAULT_IDENTITIES_FILE,
     print: (line) => console.log(line),
     sweepIntervalMs: parseSeconds(values['sweep-interval'] ?? '60') * 1000,
+    vendors: vendorPorts(port),
   });
   const { edge } = broker;
   const clusters = edge.eks.listClusters().clusters;
@@ -67,6 +72,16 @@ async function main(): Promise<void> {
   console.log("  Bus and queue policies: enforced (the template's documents, rendered from these rules)");
   console.log(`    PutEvents to bus ${broker.policies.buses.join(', ')}`);
   console.log(`    SendMessage to queue ${broker.policies.queues.join(', ')}`);
+  for (const [id, jira] of broker.vendors.jira) {
+    console.log(
+      `  Fake Jira Cloud for integration ${id}: ${jira.url} (users and API tokens: infra/local/jira/site.json); webhooks to ${edge.url}/webhooks/${id}`,
+    );
+  }
+  for (const [id, pagerDuty] of broker.vendors.pagerDuty) {
+    console.log(
+      `  Fake PagerDuty for integration ${id}: ${pagerDuty.url} (users and API keys: infra/local/pagerduty/account.json); webhooks to ${edge.url}/webhooks/${id}`,
+    );
+  }
   console.log(`  Identities (${edge.identities.origin}): access key / secret, principal (unique id)`);
   for (const line of edge.identities.describe()) console.log(`    ${line}`);
   console.log('  Try:');
@@ -94,6 +109,17 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+/**
+ * Where the fake Jira and PagerDuty listen: 4580 and 4581 beside the default edge port, as far from any other
+ * edge port (two `npm start`s on different ports do not collide); free ports when the edge takes one (0).
+ */
+function vendorPorts(edgePort: number): { jiraPort: number; pagerDutyPort: number } {
+  if (edgePort === 0) return { jiraPort: 0, pagerDutyPort: 0 };
+  const offset = edgePort - DEFAULT_EDGE_PORT;
+  const shift = (port: number) => (port + offset > 65535 ? 0 : port + offset);
+  return { jiraPort: shift(DEFAULT_JIRA_PORT), pagerDutyPort: shift(DEFAULT_PAGERDUTY_PORT) };
 }
 
 function parsePort(raw: string): number {

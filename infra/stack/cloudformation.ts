@@ -15,6 +15,8 @@ export interface CfnResource {
   readonly Type: string;
   readonly Properties?: { readonly [key: string]: CfnValue | undefined };
   readonly DependsOn?: string | readonly string[];
+  /** A condition of the template's Conditions: the resource exists only where it holds. */
+  readonly Condition?: string;
   readonly DeletionPolicy?: 'Delete' | 'Retain' | 'Snapshot';
   readonly UpdateReplacePolicy?: 'Delete' | 'Retain' | 'Snapshot';
 }
@@ -28,6 +30,7 @@ export interface CfnOutput {
 export interface StackFragment {
   readonly Resources: Readonly<Record<string, CfnResource>>;
   readonly Outputs: Readonly<Record<string, CfnOutput>>;
+  readonly Conditions?: Readonly<Record<string, CfnValue>>;
 }
 
 /** IAM condition block: operator (`StringEquals`, `ForAllValues:StringLike`, ...) to condition key to values. */

@@ -7,6 +7,7 @@
  * | action                            | resource          | conditions                                              |
  * | --------------------------------- | ----------------- | ------------------------------------------------------- |
  * | DescribeAccessEntry, ListAssociatedAccessPolicies | access-entry | none (reads)                              |
+ * | DescribeCluster                   | cluster           | none (read: is a 404 the entry's or the cluster's?)     |
  * | CreateAccessEntry                 | cluster           | type STANDARD, owner tag, principal matches a rule      |
  * | TagResource                       | access-entry      | owner tag only; STANDARD entry of a rules' principal    |
  * | AssociateAccessPolicy             | access-entry      | policy, scope, namespaces and principal a rule allows   |
@@ -147,6 +148,38 @@ export function eksStatements(rules: AccessRules): readonly PolicyStatement[] {
   return statements;
 }
 
+/**
+ * Reading access entries only, on every cluster of the rules: what the write-back function needs to state the
+ * access EKS actually holds after a grant. Same split as eksStatements: a cluster with a roleArn is read with
+ * that role (whose own policy allows the reads and whose trust policy must also name the reading role).
+ */
+export function eksReadStatements(rules: AccessRules): readonly PolicyStatement[] {
+  const direct = rules.clusters.filter((cluster) => cluster.roleArn === undefined);
+  const roleArns = sorted(new Set(rules.clusters.flatMap((cluster) => cluster.roleArn ?? [])));
+  return [
+    ...(direct.length > 0
+      ? [
+          {
+            Sid: 'ReadAccessEntries',
+            Effect: 'Allow' as const,
+            Action: ['eks:DescribeAccessEntry', 'eks:ListAssociatedAccessPolicies'],
+            Resource: direct.map(accessEntriesArn),
+          },
+        ]
+      : []),
+    ...(roleArns.length > 0
+      ? [
+          {
+            Sid: 'AssumeClusterRoles',
+            Effect: 'Allow' as const,
+            Action: ['sts:AssumeRole'],
+            Resource: roleArns,
+          },
+        ]
+      : []),
+  ];
+}
+
 /** The statements that let the broker manage access on one cluster; `index` keeps the Sids unique. */
 export function clusterStatements(
   rules: AccessRules,
@@ -161,6 +194,14 @@ export function clusterStatements(
     Effect: 'Allow',
     Action: ['eks:DescribeAccessEntry', 'eks:ListAssociatedAccessPolicies'],
     Resource: [entries],
+  });
+  // EKS documents no message that tells a missing cluster from a missing entry: the adapter asks the cluster
+  // (once per cold start) before it takes a 404 for "no entry" (functions/adapters/eks-access.ts).
+  statements.push({
+    Sid: `DescribeCluster${index}`,
+    Effect: 'Allow',
+    Action: ['eks:DescribeCluster'],
+    Resource: [clusterArn(cluster)],
   });
   const principals = grantablePrincipals(rules, cluster);
   if (principals.length > 0) {

@@ -17,8 +17,9 @@
  *   single string.
  * - AWS service principals have no identity policy and no `aws:PrincipalArn`: the queue denies exempt them
  *   (`aws:PrincipalIsAWSService`), and only an explicit ALLOW with `aws:SourceArn` lets one in (EventBridge
- *   delivering to the intake rule's dead-letter queue). SQS's own redrive to a dead-letter queue is not a
- *   SendMessage call: the dead-letter queue's RedriveAllowPolicy (byQueue) decides which queue may use it.
+ *   delivering to the intake rule's dead-letter queue, or from the write-back rule to the write-back queues).
+ *   SQS's own redrive to a dead-letter queue is not a SendMessage call: the dead-letter queue's
+ *   RedriveAllowPolicy (byQueue) decides which queue may use it.
  */
 import { DETAIL_TYPES } from '../../functions/core/contract';
 import { OUTCOME_SOURCE } from '../../functions/core/names';
@@ -105,7 +106,9 @@ export function busPolicy(input: {
 
 /**
  * The requests queue: SendMessage only from the principals of the integrations that may use the queue (exact
- * ARNs, the rules' validation sees to that) and from `brokerSenders` (no function sends there today).
+ * ARNs, the rules' validation sees to that) and from `brokerSenders`: the webhook function's role, which queues
+ * the webhooks it verified (the intake accepts those only from it, by SenderId), when the rules declare a
+ * webhook integration.
  */
 export function requestsQueuePolicy(input: {
   readonly queueArn: ArnValue;
@@ -173,6 +176,30 @@ export function deadLetterQueuePolicy(input: {
   };
 }
 
+/**
+ * The write-back queue (outcomes of the webhook integrations' requests, on their way to the tickets): only the
+ * EventBridge rule that routes them there may send; a forged message would post a forged comment on a ticket.
+ */
+export function writeBackQueuePolicy(input: {
+  readonly queueArn: ArnValue;
+  readonly ruleArn: ArnValue;
+}): ResourcePolicyDocument {
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      denyOtherSenders('OnlyItsRuleSends', input.queueArn, []),
+      {
+        Sid: 'AllowWriteBackRule',
+        Effect: 'Allow',
+        Principal: { Service: 'events.amazonaws.com' },
+        Action: 'sqs:SendMessage',
+        Resource: input.queueArn,
+        Condition: { ArnEquals: { 'aws:SourceArn': input.ruleArn } },
+      },
+    ],
+  };
+}
+
 /** Where the documents apply and who the broker is: ARNs or CloudFormation expressions. */
 export interface IntakePolicyTargets {
   readonly busArn: ArnValue;
@@ -188,7 +215,7 @@ export interface IntakePolicyTargets {
     readonly publishers: readonly ArnValue[];
     /** Send on the timer queue. */
     readonly timerArmers: readonly ArnValue[];
-    /** Send on the requests queue (none today). */
+    /** Send on the requests queue: the webhook function's role, when the rules declare a webhook integration. */
     readonly requestSenders: readonly ArnValue[];
     /** Send on the intake-events dead-letter queue (the EventBridge intake's on-failure destination). */
     readonly intakeFailureSenders: readonly ArnValue[];
@@ -265,6 +292,8 @@ export function localIntakePolicies(
   const region = options.region ?? LOCAL_REGION;
   const role = options.brokerRoleArn ?? LOCAL_BROKER_ROLE_ARN;
   const names = options.names;
+  // Locally the webhook endpoint runs in the broker's process, as its role: it queues what it verified.
+  const webhooks = rules.integrations.some((integration) => integration.webhook !== undefined);
   const sqs = (name: string) => `arn:aws:sqs:${region}:${account}:${name}`;
   return intakePolicies(rules, {
     busArn: `arn:aws:events:${region}:${account}:event-bus/${names.eventBus}`,
@@ -276,7 +305,12 @@ export function localIntakePolicies(
       names.intakeEventsDeadLetterQueue ?? `${names.requestsQueue}-intake-events-dlq`,
     ),
     intakeRuleArn: `arn:aws:events:${region}:${account}:rule/${names.eventBus}/${names.intakeRule ?? names.requestsQueue}`,
-    roles: { publishers: [role], timerArmers: [role], requestSenders: [], intakeFailureSenders: [role] },
+    roles: {
+      publishers: [role],
+      timerArmers: [role],
+      requestSenders: webhooks ? [role] : [],
+      intakeFailureSenders: [role],
+    },
   });
 }
 
@@ -302,8 +336,8 @@ function denyOtherSenders(
   };
 }
 
-/** Sids take letters and digits only: `self-service` -> `SelfService`. */
-function sidPart(id: string): string {
+/** Sids (and output names) take letters and digits only: `self-service` -> `SelfService`. */
+export function sidPart(id: string): string {
   return id
     .split(/[^A-Za-z0-9]+/)
     .filter((part) => part !== '')

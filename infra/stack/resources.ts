@@ -1,7 +1,8 @@
 /**
  * Every resource of the deployed broker except the functions themselves (serverless.yml declares those): the
- * lease table, the queues, the EventBridge intake rule, the alarms, and one IAM role per function. Pure: the
- * access rules and the table definition come in as data, so a test can build the stack without osls.
+ * lease table, the queues, the EventBridge intake rule, the alarms, and one IAM role per function; with a webhook
+ * integration in the rules, also webhook-resources.ts's. Pure: the access rules and the table definition come
+ * in as data, so a test can build the stack without osls.
  */
 import {
   DUE_INDEX,
@@ -25,8 +26,24 @@ import {
   type StackFragment,
   sub,
 } from './cloudformation';
+import { DRIFT_EVENTS_DEAD_LETTER_QUEUE, driftEventResources } from './drift-event-resources';
 import { eksStatements } from './eks-permissions';
 import { type IntakePolicies, intakePolicies } from './intake-policies';
+import {
+  DLQ_RETENTION_SECONDS,
+  executionRole,
+  functionLogicalId,
+  ownLogsStatement,
+  roleLogicalId,
+  upperFirst,
+  VISIBILITY_TIMEOUT_FACTOR,
+} from './lambda-parts';
+import {
+  WEBHOOK_SENDER_ARN,
+  webhookIntakeStatements,
+  webhookIntegrations,
+  webhookResources,
+} from './webhook-resources';
 
 /** The functions of serverless.yml, by their keys there. */
 export const BROKER_FUNCTIONS = [
@@ -35,6 +52,7 @@ export const BROKER_FUNCTIONS = [
   'expiryTimer',
   'sweeper',
   'driftCheck',
+  'driftEvent',
   'deadLetter',
 ] as const;
 export type BrokerFunction = (typeof BROKER_FUNCTIONS)[number];
@@ -62,7 +80,10 @@ interface FunctionNeeds {
   readonly indexes: readonly string[];
   /** Queue of its asynchronous on-failure destination. */
   readonly onFailure?: string;
-  /** Resolves SQS SenderIds to the queue integrations' roles (iam:GetRole on exactly those). */
+  /**
+   * Resolves SQS SenderIds to the queue integrations' roles (iam:GetRole on exactly those) and, with a webhook
+   * integration, to the webhook function's role, whose ticket events it then reads back with the API tokens.
+   */
   readonly resolvesSenders?: boolean;
 }
 
@@ -84,8 +105,11 @@ export const FUNCTION_NEEDS: Readonly<Record<BrokerFunction, FunctionNeeds>> = {
   expiryTimer: { consumes: ['TimerQueue'], armsTimers: true, indexes: [] },
   sweeper: { consumes: [], armsTimers: true, indexes: [DUE_INDEX] },
   driftCheck: { consumes: [], armsTimers: false, indexes: [DUE_INDEX] },
-  // Rolls back a half-applied grant (reconcile) and publishes the failure outcome; never arms a timer.
-  deadLetter: { consumes: DEAD_LETTER_QUEUES, armsTimers: false, indexes: [] },
+  // Repairs one subject at once, from the CloudTrail event of a change someone else made to its entry.
+  driftEvent: { consumes: [], armsTimers: false, indexes: [], onFailure: DRIFT_EVENTS_DEAD_LETTER_QUEUE },
+  // Rolls back a half-applied grant (reconcile) and publishes the failure outcome; never arms a timer. It
+  // identifies a dead letter's sender as the SQS intake does (functions/runtime.ts, deadLetterDeps).
+  deadLetter: { consumes: DEAD_LETTER_QUEUES, armsTimers: false, indexes: [], resolvesSenders: true },
 };
 
 export interface StackOptions {
@@ -101,31 +125,32 @@ export interface StackOptions {
   readonly operatorRoleArns?: readonly string[];
   /** An existing SNS topic for alarm actions; absent: the stack creates one. */
   readonly alarmTopicArn?: string;
-  /** Timeouts of the functions that consume queues: a message must stay invisible while it is processed. */
-  readonly timeoutSeconds: Readonly<Record<'sqsIntake' | 'expiryTimer' | 'deadLetter', number>>;
+  /**
+   * `existing`: the stage's lease table exists already, retained when an earlier deployment of the stage was
+   * removed (its audit trail and live leases): the stack uses it by its name instead of creating it, and does
+   * not own it. Absent or `create`: the stack creates it (and retains it when removed).
+   */
+  readonly leaseTable?: LeaseTableMode;
+  /**
+   * Timeouts of the functions that consume queues: a message must stay invisible while it is processed
+   * (writeBack's is used only when the rules declare a webhook integration).
+   */
+  readonly timeoutSeconds: Readonly<Record<'sqsIntake' | 'expiryTimer' | 'deadLetter' | 'writeBack', number>>;
 }
 
-/** AWS's guidance for SQS event sources: visibility at least six times the function timeout. */
-export const VISIBILITY_TIMEOUT_FACTOR = 6;
-const DLQ_RETENTION_SECONDS = 14 * 24 * 3600;
+export const LEASE_TABLE_MODES = ['create', 'existing'] as const;
+export type LeaseTableMode = (typeof LEASE_TABLE_MODES)[number];
+
+/**
+ * The template's condition that the stack creates the lease table: serverless.yml's LEASE_TABLE_NAME is the
+ * table's Ref where it does, its name where it does not.
+ */
+export const CREATES_LEASE_TABLE = 'CreatesLeaseTable';
+
 /** IAM's size limit of one managed policy, whitespace excluded, minus room for the document's envelope. */
 const MANAGED_POLICY_BUDGET = 6_144 - 100;
 /** IAM's default quota of managed policies per role. */
 const MAX_MANAGED_POLICIES = 10;
-
-/** Logical ids serverless gives a function's resources (`sweeper` -> `SweeperLambdaFunction`). */
-export function functionLogicalId(name: BrokerFunction): string {
-  return `${upperFirst(name)}LambdaFunction`;
-}
-
-export function logGroupLogicalId(name: BrokerFunction): string {
-  return `${upperFirst(name)}LogGroup`;
-}
-
-/** The role serverless.yml names in each function's `role:`. */
-export function roleLogicalId(name: BrokerFunction): string {
-  return `${upperFirst(name)}Role`;
-}
 
 export function buildStack(options: StackOptions): StackFragment {
   const names = stageResourceNames(options.stage);
@@ -133,9 +158,15 @@ export function buildStack(options: StackOptions): StackFragment {
   const resources: Record<string, CfnResource> = {};
   const outputs: Record<string, CfnOutput> = {};
 
+  const leaseTable = options.leaseTable ?? 'create';
+  const conditions = { [CREATES_LEASE_TABLE]: { 'Fn::Equals': [leaseTable, 'create'] } };
   resources.LeaseTable = {
     Type: 'AWS::DynamoDB::Table',
-    // The table is the audit trail: removing the stack must not take it along.
+    // An existing table (leaseTable=existing) is left as it is: a resource whose condition is false is never
+    // created, and Refs to it stay valid inside Fn::If.
+    ...(leaseTable === 'existing' ? { Condition: CREATES_LEASE_TABLE } : {}),
+    // The table is the audit trail: removing the stack must not take it along. A stage removed and deployed
+    // again takes it back with leaseTable=existing (README, Deploy).
     DeletionPolicy: 'Retain',
     UpdateReplacePolicy: 'Retain',
     Properties: {
@@ -258,25 +289,12 @@ export function buildStack(options: StackOptions): StackFragment {
     };
   });
   for (const name of BROKER_FUNCTIONS) {
-    resources[roleLogicalId(name)] = {
-      Type: 'AWS::IAM::Role',
-      Properties: {
-        Description: `${prefix}-${name}: execution role`,
-        AssumeRolePolicyDocument: {
-          Version: '2012-10-17',
-          Statement: [
-            { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
-          ],
-        },
-        ManagedPolicyArns: eksPolicies.map((_, index) => ref(managedPolicyLogicalId(index))),
-        Policies: [
-          {
-            PolicyName: 'broker',
-            PolicyDocument: policyDocument(functionStatements(name, options)) as unknown as CfnValue,
-          },
-        ],
-      },
-    };
+    resources[roleLogicalId(name)] = executionRole(
+      prefix,
+      name,
+      functionStatements(name, options),
+      eksPolicies.map((_, index) => ref(managedPolicyLogicalId(index))),
+    );
   }
 
   const topic: CfnValue = options.alarmTopicArn ?? ref('AlarmTopic');
@@ -287,33 +305,38 @@ export function buildStack(options: StackOptions): StackFragment {
     };
     outputs.AlarmTopicArn = { Description: 'Subscribe here to receive the alarms', Value: ref('AlarmTopic') };
   }
+  const alarmResource = (id: string, description: string, metric: Record<string, CfnValue>): CfnResource => ({
+    Type: 'AWS::CloudWatch::Alarm',
+    Properties: {
+      AlarmName: `${prefix}-${id.replace(/Alarm$/, '')}`,
+      AlarmDescription: description,
+      ComparisonOperator: 'GreaterThanThreshold',
+      Threshold: 0,
+      EvaluationPeriods: 1,
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [topic],
+      OKActions: [topic],
+      ...metric,
+    },
+  });
   const alarm = (id: string, description: string, metric: Record<string, CfnValue>): void => {
-    resources[id] = {
-      Type: 'AWS::CloudWatch::Alarm',
-      Properties: {
-        AlarmName: `${prefix}-${id.replace(/Alarm$/, '')}`,
-        AlarmDescription: description,
-        ComparisonOperator: 'GreaterThanThreshold',
-        Threshold: 0,
-        EvaluationPeriods: 1,
-        TreatMissingData: 'notBreaching',
-        AlarmActions: [topic],
-        OKActions: [topic],
-        ...metric,
-      },
-    };
+    resources[id] = alarmResource(id, description, metric);
   };
-  // The deadLetter function drains these queues within seconds; messages that stay mean it cannot settle them.
+  // The deadLetter function drains these queues within seconds, and a message it fails on comes back after the
+  // queue's visibility timeout: one still there after its third try stays (SQS counts a dead letter's age from
+  // its move to the DLQ). Any message at all is RequestsDeadLettered's alarm, which the function counts.
+  const staysSeconds = 2 * VISIBILITY_TIMEOUT_FACTOR * options.timeoutSeconds.deadLetter;
   for (const dlq of DEAD_LETTER_QUEUES) {
     alarm(
       `${dlq}Alarm`,
-      `Messages stay in ${dlq}: the deadLetter function cannot settle them; read its logs`,
+      `Messages stay in ${dlq} (the oldest for more than ${staysSeconds} s): the deadLetter function cannot settle them; read its logs`,
       {
         Namespace: 'AWS/SQS',
-        MetricName: 'ApproximateNumberOfMessagesVisible',
+        MetricName: 'ApproximateAgeOfOldestMessage',
         Dimensions: [{ Name: 'QueueName', Value: getAtt(dlq, 'QueueName') }],
         Statistic: 'Maximum',
         Period: 60,
+        Threshold: staysSeconds,
       },
     );
   }
@@ -356,7 +379,28 @@ export function buildStack(options: StackOptions): StackFragment {
     );
   }
 
-  outputs.LeaseTableName = { Description: 'The lease table', Value: ref('LeaseTable') };
+  const driftEvents = driftEventResources({
+    stage: options.stage,
+    rules: options.rules,
+    functionRoles: BROKER_FUNCTIONS,
+    alarm: alarmResource,
+  });
+  Object.assign(resources, driftEvents.Resources);
+  Object.assign(outputs, driftEvents.Outputs);
+
+  const webhooks = webhookResources(options, {
+    prefix,
+    busName: ownsBus ? ref('EventBus') : options.eventBusName,
+    leaseTableArn: leaseTableArn(options),
+    alarm: alarmResource,
+  });
+  Object.assign(resources, webhooks.Resources);
+  Object.assign(outputs, webhooks.Outputs);
+
+  outputs.LeaseTableName = {
+    Description: 'The lease table',
+    Value: leaseTable === 'existing' ? names.leaseTable : ref('LeaseTable'),
+  };
   outputs.EventBusName = {
     Description: 'Put access requests here; outcome events are published here',
     Value: ownsBus ? ref('EventBus') : options.eventBusName,
@@ -376,7 +420,18 @@ export function buildStack(options: StackOptions): StackFragment {
     Description: 'EventBridge rule routing access requests to the broker',
     Value: getAtt('IntakeRequestsRule', 'Arn'),
   };
-  return { Resources: resources, Outputs: outputs };
+  return { Resources: resources, Outputs: outputs, Conditions: conditions };
+}
+
+/** The lease table's ARN: the stack's own table, or the stage's existing one by its name. */
+function leaseTableArn(options: StackOptions): CfnValue {
+  return options.leaseTable === 'existing'
+    ? sub(existingTableArn(options.stage))
+    : getAtt('LeaseTable', 'Arn');
+}
+
+function existingTableArn(stage: string): string {
+  return `arn:\${AWS::Partition}:dynamodb:\${AWS::Region}:\${AWS::AccountId}:table/${stageResourceNames(stage).leaseTable}`;
 }
 
 /** The front door's resource policies, with the functions' roles as the broker's principals. */
@@ -395,8 +450,8 @@ export function frontDoorPolicies(options: StackOptions, busArn: CfnValue): Inta
     roles: {
       publishers: [...BROKER_FUNCTIONS.map(roleArn), ...(options.operatorRoleArns ?? [])],
       timerArmers: where((needs) => needs.armsTimers),
-      // No function sends requests to itself.
-      requestSenders: [],
+      // The webhook function queues the webhooks it verified; no other function sends requests to the intake.
+      requestSenders: webhookIntegrations(options.rules).length > 0 ? [WEBHOOK_SENDER_ARN] : [],
       intakeFailureSenders: where((needs) => needs.onFailure === 'IntakeEventsDeadLetterQueue'),
     },
   });
@@ -410,13 +465,7 @@ function managedPolicyLogicalId(index: number): string {
 export function functionStatements(name: BrokerFunction, options: StackOptions): PolicyStatement[] {
   const needs = FUNCTION_NEEDS[name];
   const statements: PolicyStatement[] = [
-    {
-      Sid: 'OwnLogs',
-      Effect: 'Allow',
-      Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-      // The log group's Arn attribute ends in `:*`, which covers its streams.
-      Resource: [getAtt(logGroupLogicalId(name), 'Arn')],
-    },
+    ownLogsStatement(name),
     {
       Sid: 'LeaseTable',
       Effect: 'Allow',
@@ -428,7 +477,7 @@ export function functionStatements(name: BrokerFunction, options: StackOptions):
         'dynamodb:Query',
         'dynamodb:UpdateItem',
       ],
-      Resource: [getAtt('LeaseTable', 'Arn')],
+      Resource: [leaseTableArn(options)],
     },
   ];
   if (needs.indexes.length > 0) {
@@ -436,7 +485,11 @@ export function functionStatements(name: BrokerFunction, options: StackOptions):
       Sid: 'LeaseTableIndexes',
       Effect: 'Allow',
       Action: ['dynamodb:Query'],
-      Resource: needs.indexes.map((index) => sub(`\${LeaseTable.Arn}/index/${index}`)),
+      Resource: needs.indexes.map((index) =>
+        options.leaseTable === 'existing'
+          ? sub(`${existingTableArn(options.stage)}/index/${index}`)
+          : sub(`\${LeaseTable.Arn}/index/${index}`),
+      ),
     });
   }
   statements.push({
@@ -473,6 +526,7 @@ export function functionStatements(name: BrokerFunction, options: StackOptions):
         Resource: roles,
       });
     }
+    statements.push(...webhookIntakeStatements(options.rules));
   }
   if (needs.onFailure) {
     statements.push({
@@ -532,8 +586,4 @@ function managedPolicies(statements: readonly PolicyStatement[]): ReturnType<typ
     );
   }
   return documents.map(policyDocument);
-}
-
-function upperFirst(value: string): string {
-  return value.charAt(0).toUpperCase() + value.slice(1);
 }

@@ -7,10 +7,11 @@
  */
 
 import { resolve } from 'node:path';
-import { compileRules } from '../../functions/config/access-rules-yaml';
+import { compileRules, readRulesYaml } from '../../functions/config/access-rules-yaml';
 import { SERVICE_NAME } from '../../functions/config/names';
-import type { StackFragment } from './cloudformation';
-import { buildStack, type StackOptions } from './resources';
+import type { CfnValue, StackFragment } from './cloudformation';
+import { buildStack, LEASE_TABLE_MODES, type LeaseTableMode, type StackOptions } from './resources';
+import { WEBHOOK_FUNCTIONS, WEBHOOK_SENDER_ARN, webhookIntegrations } from './webhook-resources';
 
 export interface ServerlessSettings {
   readonly serviceDir: string;
@@ -26,6 +27,8 @@ export interface ServerlessSettings {
   readonly operatorRoleArns: string;
   /** Empty: the stack creates its own topic. */
   readonly alarmTopicArn: string;
+  /** `create` (the default) or `existing`: the stage's table retained from an earlier deployment (README, Deploy). */
+  readonly leaseTable: string;
   readonly timeoutSeconds: StackOptions['timeoutSeconds'];
 }
 
@@ -50,6 +53,11 @@ export function serverlessResources(settings: ServerlessSettings): StackFragment
       `param alarmTopicArn must be empty or an SNS topic ARN, got ${JSON.stringify(settings.alarmTopicArn)}`,
     );
   }
+  if (!(LEASE_TABLE_MODES as readonly string[]).includes(settings.leaseTable)) {
+    throw new Error(
+      `param leaseTable must be ${LEASE_TABLE_MODES.join(' or ')}, got ${JSON.stringify(settings.leaseTable)}`,
+    );
+  }
   const operatorRoleArns = settings.operatorRoleArns
     .split(',')
     .map((arn) => arn.trim())
@@ -69,6 +77,32 @@ export function serverlessResources(settings: ServerlessSettings): StackFragment
     eventBusName: settings.eventBusName,
     operatorRoleArns,
     ...(settings.alarmTopicArn === '' ? {} : { alarmTopicArn: settings.alarmTopicArn }),
+    leaseTable: settings.leaseTable as LeaseTableMode,
     timeoutSeconds: settings.timeoutSeconds,
   });
+}
+
+/** What serverless.yml takes from infra/serverless-webhooks.cjs. */
+export interface ServerlessWebhooks {
+  /** serverless.yml's custom.webhookFunctions, or none: osls drops a function whose definition is null. */
+  readonly functions: Readonly<Record<string, unknown>>;
+  /** The environment the SQS intake and the dead-letter function add to the provider's. */
+  readonly senderEnvironment: Readonly<Record<string, CfnValue>>;
+}
+
+/**
+ * The webhook integrations' functions exist only when the access rules declare a webhook integration, like the
+ * resources they need (webhook-resources.ts): a deployment without one has no public URL and no write-back.
+ */
+export function serverlessWebhooks(
+  settings: Pick<ServerlessSettings, 'serviceDir' | 'accessRulesFile'>,
+  definitions: Readonly<Record<string, unknown>>,
+): ServerlessWebhooks {
+  const rules = readRulesYaml(resolve(settings.serviceDir, settings.accessRulesFile));
+  if (webhookIntegrations(rules).length === 0) return { functions: {}, senderEnvironment: {} };
+  const missing = WEBHOOK_FUNCTIONS.filter((name) => definitions[name] === undefined);
+  if (missing.length > 0) {
+    throw new Error(`serverless.yml custom.webhookFunctions must define ${missing.join(', ')}`);
+  }
+  return { functions: definitions, senderEnvironment: { WEBHOOK_SENDER_ARN } };
 }

@@ -1,8 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { type DeadLetter, settleDeadLetter } from '../../functions/app/dead-letter';
 import { sweep } from '../../functions/app/expiry';
-import { appDeps, START_MS } from '../support/fakes/app-deps';
+import { takeQueued } from '../../functions/app/intake';
+import { RetryableError } from '../../functions/core/errors';
+import { appDeps, START_MS, WEBHOOK_ROLE, WEBHOOK_SENDER_ID } from '../support/fakes/app-deps';
 import { aProof } from '../support/proofs';
+import {
+  APPROVED_BY_BOB,
+  APPROVER_GROUP,
+  afterJiraCall,
+  BOB,
+  ISSUE_KEY,
+  jiraEvent,
+  jiraIssue,
+  REPORTED,
+  ticketEventBody,
+} from '../support/tickets';
 import {
   accessOf,
   auditTypes,
@@ -67,8 +80,38 @@ describe('dead letter', () => {
   });
 
   describe('a grant', () => {
-    it('whose access was never applied ends with Access Grant Failed, carrying the last error', async () => {
-      // Arrange: every delivery found EKS failing; the lease stayed pending.
+    it('whose access EKS refuses for good ends with Access Grant Failed, carrying both errors', async () => {
+      // Arrange: every delivery found EKS failing; the lease stayed pending; now EKS refuses the principal.
+      const world = appDeps();
+      const event = grantEvent();
+      const requestId = requestIdOf(event);
+      world.emulator.faults.configure({ serverErrorRate: 1, operations: ['CreateAccessEntry'] });
+      await expect(send(world, event)).rejects.toMatchObject({ name: 'RetryableError' });
+      world.emulator.faults.configure({});
+      world.emulator.setPrincipalMissing(DEVELOPER);
+
+      // Act
+      const result = await settleDeadLetter(world.deps, letter(destinationRecord(event, 'EKS kept failing')));
+
+      // Assert
+      expect(result).toEqual({ status: 'failed', requestId });
+      expect(world.outcomes.published).toEqual([
+        {
+          detailType: 'Access Grant Failed',
+          detail: expect.objectContaining({
+            requestId,
+            deadLettered: true,
+            error: expect.stringMatching(/InvalidParameterException.*\(EKS kept failing\)$/),
+          }),
+        },
+      ]);
+      expect(await world.table.findLease(requestId)).toMatchObject({ status: 'ended', endReason: 'failed' });
+      expect(world.table.history(requestId).at(-1)).toMatchObject({ type: 'failed', actor: 'dead-letter' });
+      expect(accessOf(world, DEVELOPER)).toBeUndefined();
+    });
+
+    it('whose access was never applied (EKS down on every delivery) is completed once EKS answers', async () => {
+      // Arrange
       const world = appDeps();
       const event = grantEvent();
       const requestId = requestIdOf(event);
@@ -79,20 +122,14 @@ describe('dead letter', () => {
       // Act
       const result = await settleDeadLetter(world.deps, letter(destinationRecord(event, 'EKS kept failing')));
 
-      // Assert
-      expect(result).toEqual({ status: 'failed', requestId });
-      expect(world.outcomes.published).toEqual([
-        {
-          detailType: 'Access Grant Failed',
-          detail: expect.objectContaining({ requestId, deadLettered: true, error: 'EKS kept failing' }),
-        },
-      ]);
-      expect(await world.table.findLease(requestId)).toMatchObject({ status: 'ended', endReason: 'failed' });
-      expect(world.table.history(requestId).at(-1)).toMatchObject({ type: 'failed', actor: 'dead-letter' });
-      expect(accessOf(world, DEVELOPER)).toBeUndefined();
+      // Assert: what the grant's next delivery would have done; nothing tells the requester it failed.
+      expect(result).toMatchObject({ status: 'granted', lease: { requestId, status: 'active' } });
+      expect(world.outcomes.published.map((o) => o.detailType)).toEqual(['Access Granted']);
+      expect(accessOf(world, DEVELOPER)).toEqual([[EDIT, namespaces('team-a', 'team-b')]]);
+      expect(world.table.history(requestId).at(-1)).toMatchObject({ type: 'granted', actor: 'dead-letter' });
     });
 
-    it('whose access was applied (and may have been announced) is rolled back and ends with Access Revoked', async () => {
+    it('whose access was applied (and may have been announced) is completed as granted, never taken back', async () => {
       // Arrange: EKS took the grant, then publishing its outcome failed on every delivery.
       const world = appDeps();
       const event = grantEvent();
@@ -106,12 +143,13 @@ describe('dead letter', () => {
 
       // Assert
       expect(applied).toEqual([[EDIT, namespaces('team-a', 'team-b')]]);
-      expect(result).toEqual({ status: 'failed', requestId });
-      expect(accessOf(world, DEVELOPER)).toBeUndefined();
+      expect(result).toMatchObject({ status: 'granted', lease: { requestId, status: 'active' } });
+      expect(accessOf(world, DEVELOPER)).toEqual(applied);
       expect(world.outcomes.published.map((o) => [o.detailType, o.detail.requestId])).toEqual([
-        ['Access Revoked', requestId],
+        ['Access Granted', requestId],
       ]);
-      expect(auditTypes(world, requestId)).toEqual(['requested', 'failed']);
+      expect(auditTypes(world, requestId)).toEqual(['requested', 'granted']);
+      expect(world.table.history(requestId).at(-1)).toMatchObject({ type: 'granted', actor: 'dead-letter' });
     });
 
     it('that was granted after all is settled, with nothing more published', async () => {
@@ -303,6 +341,108 @@ describe('dead letter', () => {
         ['Access Grant Rejected', 'Access Extend Requested'],
       ]);
       expect((await world.table.findLease(requestId))?.extensions).toHaveLength(1);
+    });
+  });
+
+  describe('a ticket event', () => {
+    it('that could not be read back on any delivery is answered TICKET_UNREADABLE, for its ticket, changing nothing', async () => {
+      // Arrange: Jira was down for every delivery; SQS moved the webhook function's message to the DLQ.
+      const world = appDeps();
+      const body = ticketEventBody(jiraEvent());
+
+      // Act
+      const result = await settleDeadLetter(world.deps, {
+        body,
+        queue: 'requests',
+        senderId: WEBHOOK_SENDER_ID,
+      });
+
+      // Assert
+      const reason =
+        `the broker could not read jira ${ISSUE_KEY} back on any delivery, so its latest change was not acted on (access granted for it before, if any, stays until it ends or the ticket changes again): ` +
+        'the request failed on every delivery and was moved to a dead-letter queue';
+      expect(result).toEqual({ status: 'rejected', rejection: { code: 'TICKET_UNREADABLE', reason } });
+      expect(world.outcomes.published).toEqual([
+        {
+          detailType: 'Access Grant Rejected',
+          detail: {
+            requestId: `jira:${ISSUE_KEY}`,
+            requestType: 'Ticket Event Received',
+            code: 'TICKET_UNREADABLE',
+            reason,
+            ticket: { system: 'jira', key: ISSUE_KEY },
+            origin: { integration: 'jira', sender: WEBHOOK_ROLE, requestedByProof: 'asserted' },
+          },
+        },
+      ]);
+      expect(world.tickets.calls).toEqual([]);
+      expect(world.emulator.totalCalls()).toBe(0);
+      expect(await world.table.findLease(`jira:${ISSUE_KEY}`)).toBeUndefined();
+    });
+
+    it('whose grant an earlier delivery applied does not tell the ticket that nothing was granted', async () => {
+      // Arrange: the first delivery granted, then Jira failed the read after the grant, and every read after.
+      const world = appDeps();
+      world.tickets.issues.set(ISSUE_KEY, jiraIssue());
+      world.tickets.changelogs.set(ISSUE_KEY, [REPORTED, APPROVED_BY_BOB]);
+      world.tickets.groups.set(BOB, [APPROVER_GROUP]);
+      afterJiraCall(world.tickets, `groups ${BOB}`, () => world.tickets.failNext(100));
+      const body = ticketEventBody(jiraEvent());
+      for (let delivery = 1; delivery <= 3; delivery += 1) {
+        await expect(
+          takeQueued(world.deps, { sqsBody: body, senderId: WEBHOOK_SENDER_ID }),
+        ).rejects.toBeInstanceOf(RetryableError);
+      }
+
+      // Act
+      const result = await settleDeadLetter(world.deps, {
+        body,
+        queue: 'requests',
+        senderId: WEBHOOK_SENDER_ID,
+      });
+
+      // Assert: the access stays (its expiry or the next readable webhook ends it); the answer must not deny it.
+      expect(result).toMatchObject({ status: 'rejected', rejection: { code: 'TICKET_UNREADABLE' } });
+      expect(world.outcomes.published.map((o) => o.detailType)).toEqual([
+        'Access Granted',
+        'Access Grant Rejected',
+      ]);
+      expect(world.outcomes.published[1]?.detail.reason).not.toContain('nothing was granted');
+      expect(await world.table.findLease(`jira:${ISSUE_KEY}`)).toMatchObject({ status: 'active' });
+    });
+
+    it('that the webhook function did not send is refused SENDER_NOT_ALLOWED, naming no ticket', async () => {
+      // Arrange
+      const world = appDeps();
+      const body = ticketEventBody(jiraEvent());
+
+      // Act
+      const results = [
+        await settleDeadLetter(world.deps, {
+          body,
+          queue: 'requests',
+          senderId: 'AROAFAKETICKETING01:ticketing',
+        }),
+        await settleDeadLetter(world.deps, { body, queue: 'requests', senderId: undefined }),
+        // The webhook function's SenderId means nothing on a queue SQS did not move it from.
+        await settleDeadLetter(world.deps, { body, queue: 'intake-events', senderId: WEBHOOK_SENDER_ID }),
+      ];
+
+      // Assert
+      const refusal = {
+        detailType: 'Access Grant Rejected',
+        detail: {
+          requestType: 'Ticket Event Received',
+          code: 'SENDER_NOT_ALLOWED',
+          reason: "ticket events are sent only by the broker's webhook function",
+        },
+      };
+      expect(results).toMatchObject([
+        { status: 'rejected', rejection: { code: 'SENDER_NOT_ALLOWED' } },
+        { status: 'rejected', rejection: { code: 'SENDER_NOT_ALLOWED' } },
+        { status: 'rejected', rejection: { code: 'SENDER_NOT_ALLOWED' } },
+      ]);
+      expect(world.outcomes.published).toEqual([refusal, refusal, refusal]);
     });
   });
 });

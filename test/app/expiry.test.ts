@@ -69,7 +69,8 @@ describe('expiry by the sweeper', () => {
     // Assert
     expect(report).toMatchObject({ due: 0, revoked: 0, timersArmed: 1 });
     expect(world.timers.armed).toEqual([
-      { timer: { requestId: requestIdOf(event), expiresAt: START + SAMPLE_SECONDS }, delaySeconds: 850 },
+      // Armed to arrive a second early: the timer function waits for the instant of expiry.
+      { timer: { requestId: requestIdOf(event), expiresAt: START + SAMPLE_SECONDS }, delaySeconds: 849 },
     ]);
     expect(accessOf(world, DEVELOPER)).toEqual([[EDIT, namespaces('team-a', 'team-b')]]);
     expect(world.outcomes.published).toHaveLength(2);
@@ -235,24 +236,136 @@ describe('expiry timers', () => {
     expect(world.outcomes.published.map((o) => o.detailType)).toEqual(['Access Granted', 'Access Revoked']);
   });
 
-  it('re-arms a timer delivered early for the rest of the wait', async () => {
+  it('waits for the instant of expiry when its timer arrives early, ready under the lock, and revokes then, never before', async () => {
+    // Arrange: the timer arrives 1.5 s early; a sleep ends a millisecond early, as a timer may.
+    const world = appDeps();
+    const event = grantEvent({ durationSeconds: 300 });
+    const requestId = requestIdOf(event);
+    await send(world, event);
+    world.clock.advance(298.5);
+    const subject = { clusterName: 'demo', principalArn: DEVELOPER };
+    const sleeps: { ms: number; locked: boolean }[] = [];
+    const sleep = async (ms: number) => {
+      sleeps.push({ ms, locked: world.table.lockOf(subject) !== undefined });
+      world.clock.advance((ms > 1 ? ms - 1 : ms) / 1000);
+    };
+
+    // Act
+    const result = await onTimer(
+      world.deps,
+      { requestId, expiresAt: START + 300 },
+      { maxWaitMs: 10_000, sleep },
+    );
+
+    // Assert: half a second before the instant it holds the subject's lock, and acts only once it has come.
+    expect(result).toMatchObject({
+      status: 'revoked',
+      lease: { endReason: 'expired', endedAt: START + 300 },
+    });
+    expect(sleeps).toEqual([
+      { ms: 1000, locked: false },
+      { ms: 1, locked: false },
+      { ms: 500, locked: true },
+      { ms: 1, locked: true },
+    ]);
+    const deleted = world.emulator.mutations().find((m) => m.operation === 'DeleteAccessEntry');
+    expect(deleted?.at).toBe((START + 300) * 1000);
+    expect(accessOf(world, DEVELOPER)).toBeUndefined();
+    // The grant's own timer: nothing armed again.
+    expect(world.timers.armed).toHaveLength(1);
+  });
+
+  it('finds a lease extended while it waited not due, and leaves its access', async () => {
+    // Arrange: the extension comes through while the timer sleeps, before it takes the lock.
+    const world = appDeps();
+    const event = grantEvent({ durationSeconds: 300 });
+    const requestId = requestIdOf(event);
+    await send(world, event);
+    world.clock.advance(298.5);
+    let extended = false;
+    const sleep = async (ms: number) => {
+      if (!extended) {
+        extended = true;
+        await send(world, extendEvent(requestId, 300));
+      }
+      world.clock.advance(ms / 1000);
+    };
+
+    // Act
+    const result = await onTimer(
+      world.deps,
+      { requestId, expiresAt: START + 300 },
+      { maxWaitMs: 10_000, sleep },
+    );
+
+    // Assert
+    expect(result).toMatchObject({ status: 'not-due', lease: { expiresAt: START + 600 } });
+    expect(accessOf(world, DEVELOPER)).toEqual([[EDIT, namespaces('team-a', 'team-b')]]);
+  });
+
+  it('ignores a stale timer however early it arrives: no wait, nothing revoked', async () => {
+    // Arrange
+    const world = appDeps();
+    const event = grantEvent({ durationSeconds: 300 });
+    const requestId = requestIdOf(event);
+    await send(world, event);
+    await send(world, extendEvent(requestId, 300));
+    world.clock.advance(299);
+    const sleeps: number[] = [];
+
+    // Act
+    const result = await onTimer(
+      world.deps,
+      { requestId, expiresAt: START + 300 },
+      { maxWaitMs: 10_000, sleep: async (ms) => void sleeps.push(ms) },
+    );
+
+    // Assert
+    expect(result).toEqual({ status: 'stale' });
+    expect(sleeps).toEqual([]);
+    expect(accessOf(world, DEVELOPER)).toEqual([[EDIT, namespaces('team-a', 'team-b')]]);
+  });
+
+  it('re-arms a timer that arrives earlier than the invocation may wait, again a little early', async () => {
     // Arrange
     const world = appDeps();
     const event = grantEvent({ durationSeconds: 300 });
     const requestId = requestIdOf(event);
     await send(world, event);
     world.clock.advance(295);
+    const sleeps: number[] = [];
+
+    // Act
+    const result = await onTimer(
+      world.deps,
+      { requestId, expiresAt: START + 300 },
+      { maxWaitMs: 2_000, sleep: async (ms) => void sleeps.push(ms) },
+    );
+
+    // Assert
+    expect(result).toEqual({ status: 'rearmed' });
+    expect(sleeps).toEqual([]);
+    expect(world.timers.armed.at(-1)).toEqual({
+      timer: { requestId, expiresAt: START + 300 },
+      delaySeconds: 4,
+    });
+    expect(accessOf(world, DEVELOPER)).toEqual([[EDIT, namespaces('team-a', 'team-b')]]);
+  });
+
+  it('re-arms a timer for its expiry itself when less than the lead is left and it may not wait', async () => {
+    // Arrange
+    const world = appDeps();
+    const event = grantEvent({ durationSeconds: 300 });
+    const requestId = requestIdOf(event);
+    await send(world, event);
+    world.clock.advance(299.4);
 
     // Act
     const result = await onTimer(world.deps, { requestId, expiresAt: START + 300 });
 
     // Assert
     expect(result).toEqual({ status: 'rearmed' });
-    expect(world.timers.armed.at(-1)).toEqual({
-      timer: { requestId, expiresAt: START + 300 },
-      delaySeconds: 5,
-    });
-    expect(accessOf(world, DEVELOPER)).toEqual([[EDIT, namespaces('team-a', 'team-b')]]);
+    expect(world.timers.armed.at(-1)?.delaySeconds).toBe(1);
   });
 
   it('revokes a lease when its timer fires at expiry, and the sweeper then finds nothing due', async () => {

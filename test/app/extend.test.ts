@@ -112,8 +112,8 @@ describe('extend', () => {
 
     // Assert
     expect(world.timers.armed).toEqual([
-      { timer: { requestId, expiresAt: START + 300 }, delaySeconds: 300 },
-      { timer: { requestId, expiresAt: START + 600 }, delaySeconds: 600 },
+      { timer: { requestId, expiresAt: START + 300 }, delaySeconds: 299 },
+      { timer: { requestId, expiresAt: START + 600 }, delaySeconds: 599 },
     ]);
   });
 });

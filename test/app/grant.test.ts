@@ -42,7 +42,7 @@ function breakGlassAdmin() {
 }
 
 describe('grant', () => {
-  it('creates a tagged entry and the requested association with 3 EKS calls, and publishes Access Granted', async () => {
+  it('creates a tagged entry and the requested association with 2 EKS calls, no read first, and publishes Access Granted', async () => {
     // Arrange
     const world = appDeps();
     const event = grantEvent();
@@ -55,7 +55,7 @@ describe('grant', () => {
     expect(result.status).toBe('granted');
     expect(entryOf(world, DEVELOPER)?.tags).toEqual({ [OWNER_TAG_KEY]: 'true' });
     expect(accessOf(world, DEVELOPER)).toEqual([[EDIT, namespaces('team-a', 'team-b')]]);
-    expect(world.emulator.totalCalls()).toBe(3);
+    expect(world.emulator.totalCalls()).toBe(2);
     expect(appliedMutations(world)).toEqual(['CreateAccessEntry', 'AssociateAccessPolicy']);
     expect(world.outcomes.published).toEqual([
       {
@@ -176,7 +176,8 @@ describe('grant', () => {
       ['Access Granted', requestId],
       ['Break Glass Access Granted', requestId],
     ]);
-    expect(world.timers.armed).toEqual([{ timer: { requestId, expiresAt: START + 600 }, delaySeconds: 600 }]);
+    // Armed to arrive a second early: the timer function waits for the instant of expiry.
+    expect(world.timers.armed).toEqual([{ timer: { requestId, expiresAt: START + 600 }, delaySeconds: 599 }]);
     expect(world.log.messages('warn')).toEqual(['break-glass grant requested', 'access granted']);
     expect(world.metrics.total('BreakGlassGranted')).toBe(1);
     expect((await world.table.findLease(requestId))?.origin).toEqual({
@@ -268,6 +269,80 @@ describe('grant', () => {
     });
   });
 
+  it('reads an entry only once its create is refused (ResourceInUse), and never adopts it, tagged or not', async () => {
+    // Arrange: an entry the broker holds no state of, tagged as the broker tags its own (another stage's).
+    const world = appDeps();
+    world.emulator.createAccessEntry({
+      clusterName: 'demo',
+      principalArn: DEVELOPER,
+      tags: { [OWNER_TAG_KEY]: 'true' },
+    });
+    world.emulator.associateAccessPolicy({
+      clusterName: 'demo',
+      principalArn: DEVELOPER,
+      policyArn: VIEW,
+      accessScope: { type: 'namespace', namespaces: ['ops'] },
+    });
+    const seeded = world.emulator.mutations().length;
+    const event = grantEvent({ policyArn: 'AmazonEKSViewPolicy', accessScope: namespaces('team-a') });
+
+    // Act
+    const granted = await send(world, event);
+    const during = accessOf(world, DEVELOPER);
+    const state = world.table.stateOf({ clusterName: 'demo', principalArn: DEVELOPER });
+    await send(world, revokeEvent(requestIdOf(event)));
+
+    // Assert
+    expect(granted.status).toBe('granted');
+    expect(world.emulator.mutations().slice(seeded)[0]).toMatchObject({
+      operation: 'CreateAccessEntry',
+      outcome: 'ResourceInUseException',
+    });
+    expect(during).toEqual([[VIEW, namespaces('ops', 'team-a')]]);
+    expect(state).toEqual({ entryOwned: false, touched: { [VIEW]: namespaces('ops') } });
+    expect(accessOf(world, DEVELOPER)).toEqual([[VIEW, namespaces('ops')]]);
+    expect(appliedMutations(world, seeded)).toEqual(['AssociateAccessPolicy', 'AssociateAccessPolicy']);
+  });
+
+  it('grants a second lease with 2 EKS calls: the associations read alone, then the scope widened', async () => {
+    // Arrange
+    const world = appDeps();
+    await send(world, grantEvent({ accessScope: namespaces('team-a') }));
+    const calls = world.emulator.callCounts();
+    const total = world.emulator.totalCalls();
+
+    // Act
+    const result = await send(world, grantEvent({ accessScope: namespaces('team-b') }));
+
+    // Assert
+    expect(result.status).toBe('granted');
+    expect(accessOf(world, DEVELOPER)).toEqual([[EDIT, namespaces('team-a', 'team-b')]]);
+    expect(world.emulator.totalCalls() - total).toBe(2);
+    expect(
+      world.emulator.callCounts().ListAssociatedAccessPolicies - calls.ListAssociatedAccessPolicies,
+    ).toBe(1);
+  });
+
+  it('fails a grant on a node entry, changing nothing there and remembering nothing of it', async () => {
+    // Arrange
+    const world = appDeps();
+    world.emulator.createAccessEntry({ clusterName: 'demo', principalArn: DEVELOPER, type: 'EC2_LINUX' });
+    const seeded = world.emulator.mutations().length;
+    const event = grantEvent();
+
+    // Act
+    const result = await send(world, event);
+
+    // Assert
+    expect(result).toMatchObject({ status: 'failed', error: expect.stringContaining('EC2_LINUX') });
+    expect(appliedMutations(world, seeded)).toEqual([]);
+    expect(world.outcomes.types()).toEqual([['Access Grant Failed', requestIdOf(event)]]);
+    expect(world.table.stateOf({ clusterName: 'demo', principalArn: DEVELOPER })).toEqual({
+      entryOwned: false,
+      touched: {},
+    });
+  });
+
   it('ends a grant EKS refuses for good with Access Grant Failed, leaving nothing applied', async () => {
     // Arrange
     const world = appDeps();
@@ -291,7 +366,7 @@ describe('grant', () => {
       },
     ]);
     expect(await world.table.findLease(requestId)).toMatchObject({ status: 'ended', endReason: 'failed' });
-    expect(auditTypes(world, requestId)).toEqual(['requested', 'failed']);
+    expect(auditTypes(world, requestId)).toEqual(['requested', 'failing', 'failed']);
     expect(world.metrics.total('GrantFailed')).toBe(1);
   });
 
@@ -300,6 +375,7 @@ describe('grant', () => {
     const world = appDeps();
     const refusing: AccessApi = {
       readActual: (subject) => world.deps.eks.readActual(subject),
+      readAssociations: (subject) => world.deps.eks.readAssociations(subject),
       apply: async (subject, actions) => {
         const refused = actions.findIndex((action) => action.kind === 'associate');
         if (refused < 0) return world.deps.eks.apply(subject, actions);

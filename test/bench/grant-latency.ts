@@ -52,7 +52,7 @@ export async function grantLatency(ctx: BenchContext): Promise<void> {
     bar: 'all granted',
     pass: statuses === GRANTS,
   });
-  row(ctx.rows, BENCH, 'p50 latency / (EKS calls x 50 ms)', round(p50), { bar: '<= 1.3', pass: p50 <= 1.3 });
+  row(ctx.rows, BENCH, 'p50 latency / (EKS calls x 50 ms)', round(p50), { bar: '<= 1.2', pass: p50 <= 1.2 });
   row(ctx.rows, BENCH, 'p99 latency / (EKS calls x 50 ms)', round(percentile(ratios, 99)));
   row(
     ctx.rows,

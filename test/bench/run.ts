@@ -21,6 +21,8 @@ import { startLocalBroker } from '../../infra/local/broker';
 import { countRequests } from '../support/request-counter';
 import { callsPerOperation } from './calls-per-operation';
 import { coldStart } from './cold-start';
+import { driftBudget } from './drift-budget';
+import { driftEventRepair } from './drift-event';
 import { grantLatency } from './grant-latency';
 import { manualProcedure } from './manual-cli';
 import { proofCost } from './proof-cost';
@@ -36,7 +38,8 @@ Runs the benchmarks against the local stack and prints one table (results in ${R
   1 calls per operation      4 against the manual procedure   7 cold start
   2 grant latency overhead   5 sweep scaling                  8 cost of a proof
   3 throughput at the EKS rate limit (BENCH_EKS_RATE, default 40 calls/s)
-  6 revocation lag`;
+  6 revocation lag           9 drift repaired from CloudTrail events
+  10 periodic drift check: every live lease within 10% of R`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -91,6 +94,9 @@ async function main(): Promise<void> {
     // 5 and 6 before 3: the throttling of 3 leaves the EKS client's pacer slowed down for a while.
     await step(5, 'sweep scaling', () => sweepScaling(ctx));
     await step(6, 'revocation lag', () => revocationLag(ctx));
+    await step(9, 'drift repaired from CloudTrail events', () => driftEventRepair(ctx));
+    // Before 3 as well: its grant latencies want an EKS client whose pacer has not been slowed down.
+    await step(10, 'periodic drift check within its budget', () => driftBudget(ctx));
     let brokerGrantsPerSecond: number | undefined;
     await step(3, 'throughput at the EKS rate limit', async () => {
       brokerGrantsPerSecond = (await throughput(ctx)).grantsPerSecond;

@@ -102,6 +102,21 @@ describe('what the CLI prints', () => {
     );
   });
 
+  it('names the ticket a lease came from, with its link when the request gave one', () => {
+    const fromJira: Lease = { ...lease, ticket: { system: 'jira', key: 'OPS-9' } };
+    const withLink: Lease = {
+      ...lease,
+      ticket: { system: 'jira', key: 'ACCESS-1', url: 'https://example.atlassian.net/browse/ACCESS-1' },
+    };
+
+    expect(leaseHeadline(fromJira)).toBe(
+      'REQ-1: AmazonEKSViewPolicy for arn:aws:iam::111122223333:role/dev on demo, active; ticket jira:OPS-9',
+    );
+    expect(leaseHeadline(withLink)).toBe(
+      'REQ-1: AmazonEKSViewPolicy for arn:aws:iam::111122223333:role/dev on demo, active; ticket jira:ACCESS-1 https://example.atlassian.net/browse/ACCESS-1',
+    );
+  });
+
   it('lists leases in aligned columns with the time they have left', () => {
     const irrevocable: Lease = {
       ...lease,

@@ -7,10 +7,11 @@ import {
   listsCaller,
   queueIntegrationOf,
   sameRole,
+  webhookIntegration,
 } from '../../functions/core/integrations';
 import type { Caller, GrantRequest, Rejection } from '../../functions/core/model';
 import { type Decision, evaluateGrant } from '../../functions/core/rule-decision';
-import type { Integration } from '../../functions/core/rules';
+import type { AccessRules, Integration } from '../../functions/core/rules';
 
 const shipped = readRulesYaml(fileURLToPath(new URL('../../infra/access-rules.yaml', import.meta.url)));
 
@@ -93,6 +94,55 @@ describe('queueIntegrationOf', () => {
   });
 });
 
+describe('webhookIntegration', () => {
+  it('finds a webhook integration by id, with its webhook', () => {
+    // Act
+    const jira = webhookIntegration(shipped, 'jira');
+    const pagerDuty = webhookIntegration(shipped, 'pagerduty');
+
+    // Assert
+    expect(jira?.id).toBe('jira');
+    expect(jira?.webhook.vendor).toBe('jira');
+    expect(pagerDuty?.webhook).toMatchObject({ vendor: 'pagerduty', policy: 'AmazonEKSClusterAdminPolicy' });
+  });
+
+  it('finds nothing for an unknown id or an integration that is not a webhook', () => {
+    expect(webhookIntegration(shipped, 'servicenow')).toBeUndefined();
+    expect(webhookIntegration(shipped, 'ticketing')).toBeUndefined();
+    expect(webhookIntegration(shipped, 'JIRA')).toBeUndefined();
+  });
+});
+
+describe('a webhook integration and the channels', () => {
+  // Validation keeps a webhook integration off every channel; these lookups refuse it even if it were not.
+  const jira = webhookIntegration(shipped, 'jira');
+  if (!jira) throw new Error('the shipped rules declare the jira integration');
+  const onEveryChannel: Integration = {
+    ...jira,
+    principals: [role('jira-bot'), `arn:aws:iam::${ACCOUNT}:role/jira-*`],
+    sources: ['com.example.jira'],
+    queue: true,
+  };
+  const rules: AccessRules = { ...shipped, integrations: [onEveryChannel] };
+
+  it('owns no source, sends on no queue, and lists no caller', () => {
+    expect(integrationOfSource(rules, 'com.example.jira')).toBeUndefined();
+    expect(queueIntegrationOf(rules, role('jira-bot'))).toBeUndefined();
+    expect(listsCaller(onEveryChannel, role('jira-bot'))).toBe(false);
+    expect(listsCaller(onEveryChannel, session('jira-bot'))).toBe(false);
+    expect(listsCaller(jira, session('jira-bot'))).toBe(false);
+  });
+
+  it('is none of the channels of the shipped rules', () => {
+    expect(shipped.integrations.map((integration) => integration.id)).toContain('jira');
+    expect(shipped.sources.map((source) => integrationOfSource(shipped, source)?.id)).toEqual([
+      'ticketing',
+      'oncall',
+      'self-service',
+    ]);
+  });
+});
+
 describe('accountsOf', () => {
   it('lists the accounts of the principals, each once, in file order', () => {
     // Arrange
@@ -116,7 +166,8 @@ rules: []
 
     // Act / Assert
     expect(rules.integrations.map(accountsOf)).toEqual([['444455556666', '111122223333']]);
-    expect(shipped.integrations.map(accountsOf)).toEqual([[ACCOUNT], [ACCOUNT], [ACCOUNT]]);
+    // The webhook integrations (jira, pagerduty) have no principals, so no account sends for them.
+    expect(shipped.integrations.map(accountsOf)).toEqual([[ACCOUNT], [ACCOUNT], [ACCOUNT], [], []]);
   });
 });
 

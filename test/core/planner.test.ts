@@ -175,14 +175,30 @@ describe('plan: the baseline', () => {
     expect(ended.actual?.associations).toEqual([want(ADMIN, cluster)]);
   });
 
-  it('never deletes an entry that lost its ownership tag (replaced by someone else)', () => {
+  it('never deletes nor narrows an entry that lost its ownership tag (replaced by someone else)', () => {
     const granted = step(EMPTY_SUBJECT_STATE, [want(VIEW, ns('a'))], null);
     const replaced = entry([want(VIEW, ns('a'))], {});
 
     const ended = step(granted.stateAfter, [], replaced);
 
-    expect(ended.actions).toEqual([{ kind: 'disassociate', policyArn: VIEW }]);
-    expect(ended.stateAfter.entryOwned).toBe(false);
+    // What the broker recorded was of its own entry, gone with it: the replacement's association is its owner's.
+    expect(ended.actions).toEqual([]);
+    expect(ended.stateAfter).toEqual(EMPTY_SUBJECT_STATE);
+  });
+
+  it('takes the baseline of an entry that was there when its create was refused, whatever it saved ahead', () => {
+    // Saved ahead of a create that EKS refused (ResourceInUse), then the process died.
+    const claimed = plan({ state: EMPTY_SUBJECT_STATE, wanted: [want(VIEW, ns('a'))], actual: null });
+    if (!claimed.ok) throw new Error('unexpected');
+    const theirs = entry([want(VIEW, ns('ops'))], { team: 'platform' });
+
+    const granted = step(claimed.stateBefore, [want(VIEW, ns('a'))], theirs);
+    const ended = step(granted.stateAfter, [], granted.actual);
+
+    expect(granted.actions).toEqual([{ kind: 'associate', policyArn: VIEW, accessScope: ns('a', 'ops') }]);
+    expect(granted.stateAfter).toEqual({ entryOwned: false, touched: { [VIEW]: ns('ops') } });
+    expect(ended.actions).toEqual([{ kind: 'associate', policyArn: VIEW, accessScope: ns('ops') }]);
+    expect(ended.actual).toEqual(theirs);
   });
 
   it('treats a cluster-scoped baseline as covering a namespaced lease without changing it', () => {
@@ -211,6 +227,18 @@ describe('plan: entries the broker never touches', () => {
     const result = plan({ state: EMPTY_SUBJECT_STATE, wanted: [], actual: entry([], {}, 'EC2_LINUX') });
 
     expect(result).toMatchObject({ ok: true, actions: [] });
+  });
+
+  it('forgets what it saved ahead of a create refused because a node entry was there', () => {
+    const claimed = plan({ state: EMPTY_SUBJECT_STATE, wanted: [want(VIEW, cluster)], actual: null });
+    if (!claimed.ok) throw new Error('unexpected');
+    const node = entry([], {}, 'EC2_LINUX');
+
+    const granted = plan({ state: claimed.stateBefore, wanted: [want(VIEW, cluster)], actual: node });
+    const rolledBack = plan({ state: claimed.stateBefore, wanted: [], actual: node });
+
+    expect(granted).toMatchObject({ ok: false, code: 'NOT_STANDARD_ENTRY' });
+    expect(rolledBack).toMatchObject({ ok: true, actions: [], stateAfter: EMPTY_SUBJECT_STATE });
   });
 });
 

@@ -52,7 +52,7 @@ describe('who may revoke or extend a grant', () => {
     expect(integrationMismatch(lease, ticketing)).toEqual({
       code: 'INTEGRATION_MISMATCH',
       field: 'detail.requestId',
-      reason: 'grant REQ-1 came through integration oncall; only it may revoke or extend it',
+      reason: 'grant REQ-1 came through integration oncall; only it may repeat, revoke or extend it',
     });
   });
 

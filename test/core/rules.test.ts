@@ -124,6 +124,8 @@ describe('the shipped infra/access-rules.yaml', () => {
       'ticketing',
       'oncall',
       'self-service',
+      'jira',
+      'pagerduty',
     ]);
     expect(shipped.clusters).toEqual([
       { name: 'demo', region: 'us-east-1', accountId: ACCOUNT, partition: 'aws' },
@@ -168,6 +170,78 @@ describe('the shipped infra/access-rules.yaml', () => {
     // Assert
     expect(rejection).toMatchObject({ code: 'DURATION_TOO_LONG', field: 'detail.durationSeconds' });
     expect(rejection.reason).toMatch(/at most 28800 seconds \(8 h\)/);
+  });
+
+  it('declares the Jira and PagerDuty webhook integrations, which own no source and read each ticket back', () => {
+    // Act
+    const webhooks = shipped.integrations.filter((integration) => integration.webhook !== undefined);
+
+    // Assert
+    expect(
+      webhooks.map(({ id, principals, sources, queue, requestedBy, webhook }) => ({
+        id,
+        principals,
+        sources,
+        queue,
+        requestedBy,
+        vendor: webhook?.vendor,
+      })),
+    ).toEqual([
+      { id: 'jira', principals: [], sources: [], queue: false, requestedBy: 'read-back', vendor: 'jira' },
+      {
+        id: 'pagerduty',
+        principals: [],
+        sources: [],
+        queue: false,
+        requestedBy: 'read-back',
+        vendor: 'pagerduty',
+      },
+    ]);
+  });
+
+  it('has one break-glass rule without proof, and only the PagerDuty integration may use it', () => {
+    // Act
+    const unproven = shipped.rules.filter((rule) => rule.breakGlassOnly && !rule.requireProof);
+    const users = shipped.integrations.filter((integration) =>
+      integration.rules.includes('pagerduty-break-glass-admin'),
+    );
+
+    // Assert
+    expect(unproven).toEqual([
+      {
+        id: 'pagerduty-break-glass-admin',
+        description: "A PagerDuty responder's own role may get cluster admin during an incident, up to 1 h.",
+        clusters: ['demo'],
+        principals: [role('oncall-*')],
+        policies: ['AmazonEKSClusterAdminPolicy'],
+        clusterScope: true,
+        maxDurationSeconds: 3600,
+        breakGlassOnly: true,
+        requireProof: false,
+        self: false,
+      },
+    ]);
+    expect(users.map((integration) => integration.id)).toEqual(['pagerduty']);
+  });
+
+  it('refuses PROOF_REQUIRED a request of the Jira integration that the broker did not read back', () => {
+    // Arrange: what the broker builds from an approved issue, under its own source.
+    const request = grant({ source: 'eks-access-broker.webhooks', principalArn: role('dev-carol') });
+    const webhook: Caller = { integration: 'jira', sender: role('eks-access-broker-local-webhook') };
+
+    // Act
+    const unread = evaluateGrant(shipped, request, webhook);
+    const readBack = evaluateGrant(shipped, request, {
+      ...webhook,
+      readBack: { approvedBy: 'jira:acc-bob' },
+    });
+
+    // Assert
+    expect(denied(unread)).toEqual({
+      code: 'PROOF_REQUIRED',
+      reason: 'integration jira acts only on tickets the broker read back from its vendor',
+    });
+    expect(allowedRule(readBack)).toBe('developers-view-edit');
   });
 
   it('allows cluster admin to a proven on-call role through break-glass, for up to 1 h', () => {
@@ -723,7 +797,7 @@ describe('loadRulesYaml', () => {
     [
       'an unknown requestedBy',
       VALID.replace('requestedBy: asserted', 'requestedBy: trusted'),
-      "integrations[0].requestedBy: must be asserted (a system relaying its user) or proven (every request carries the requester's STS proof)",
+      "integrations[0].requestedBy: must be asserted (a system relaying its user), proven (every request carries the requester's STS proof) or read-back (a webhook integration: the broker reads the ticket back)",
     ],
     [
       'an integration without sources',

@@ -58,7 +58,7 @@ function stackTemplate(): Template {
     stage: 'test',
     rules: RULES,
     eventBusName: 'eks-access-broker-test-bus',
-    timeoutSeconds: { sqsIntake: 30, expiryTimer: 30, deadLetter: 30 },
+    timeoutSeconds: { sqsIntake: 30, expiryTimer: 30, deadLetter: 30, writeBack: 20 },
   });
   // Through JSON, as osls hands it to CloudFormation: a template is data, not shared objects.
   return JSON.parse(JSON.stringify({ Resources: stack.Resources })) as Template;

@@ -11,7 +11,10 @@ import {
 import { buildStack } from '../../infra/stack/resources';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-/** The example rules: ticketing (bus and queue), oncall (bus, role glob), self-service (bus, role glob). */
+/**
+ * The example rules: ticketing (bus and queue), oncall (bus, role glob), self-service (bus, role glob), and the
+ * webhook integrations jira and pagerduty (neither bus nor queue: the broker's webhook function queues for them).
+ */
 const RULES = readRulesYaml(join(ROOT, 'infra/access-rules.yaml'));
 const ROLE_ARNS = [
   'EventbridgeIntake',
@@ -19,6 +22,7 @@ const ROLE_ARNS = [
   'ExpiryTimer',
   'Sweeper',
   'DriftCheck',
+  'DriftEvent',
   'DeadLetter',
 ].map((name) => ({ 'Fn::GetAtt': [`${name}Role`, 'Arn'] }));
 /** CloudFormation's pseudo parameters, spelled as Fn::Sub reads them. */
@@ -34,7 +38,7 @@ function stack(eventBusName = 'eks-access-broker-test-bus', operatorRoleArns: st
     rules: RULES,
     eventBusName,
     operatorRoleArns,
-    timeoutSeconds: { sqsIntake: 30, expiryTimer: 30, deadLetter: 30 },
+    timeoutSeconds: { sqsIntake: 30, expiryTimer: 30, deadLetter: 30, writeBack: 20 },
   });
 }
 
@@ -181,9 +185,12 @@ describe('the queue policies', () => {
     },
   });
 
-  it('let only the queue integrations send requests', () => {
+  it('let only the queue integrations and the webhook function send requests', () => {
     expect(queuePolicy('RequestsQueue').Statement).toEqual([
-      deny('OnlyIntegrationsSend', 'RequestsQueue', ['arn:aws:iam::111122223333:role/ticketing-integration']),
+      deny('OnlyIntegrationsSend', 'RequestsQueue', [
+        'arn:aws:iam::111122223333:role/ticketing-integration',
+        { 'Fn::GetAtt': ['WebhookRole', 'Arn'] },
+      ]),
       {
         Sid: 'AllowQueueIntegrations',
         Effect: 'Allow',
@@ -277,6 +284,10 @@ describe('the local rendering', () => {
     );
     expect(policies.timerQueue.Statement[0]?.Condition.ArnNotEquals).toEqual({
       'aws:PrincipalArn': [LOCAL_BROKER_ROLE_ARN],
+    });
+    // The local webhook endpoint runs as the broker and queues what it verified.
+    expect(policies.requestsQueue.Statement[0]?.Condition.ArnNotEquals).toEqual({
+      'aws:PrincipalArn': ['arn:aws:iam::111122223333:role/ticketing-integration', LOCAL_BROKER_ROLE_ARN],
     });
   });
 });

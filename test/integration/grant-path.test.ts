@@ -68,7 +68,7 @@ function eksCalls(): number {
 }
 
 describe('a fresh grant', () => {
-  it('creates a tagged entry and the requested association with 3 EKS calls, and publishes Access Granted', async () => {
+  it('creates a tagged entry and the requested association with 2 EKS calls, and publishes Access Granted', async () => {
     const event = grant();
     const { requestId, principalArn } = event.detail as { requestId: string; principalArn: string };
     const callsBefore = eksCalls();
@@ -81,7 +81,7 @@ describe('a fresh grant', () => {
     expect(entry?.policies.map((p) => [p.policyArn, p.accessScope])).toEqual([
       [EDIT, { type: 'namespace', namespaces: ['team-a', 'team-b'] }],
     ]);
-    expect(eksCalls() - callsBefore).toBe(3);
+    expect(eksCalls() - callsBefore).toBe(2);
     expect(mutationsOf(principalArn).map((m) => m.operation)).toEqual([
       'CreateAccessEntry',
       'AssociateAccessPolicy',
@@ -167,7 +167,7 @@ describe('overlapping leases', () => {
     await send(revoke(secondId));
 
     expect(merged?.map((p) => p.accessScope)).toEqual([{ type: 'namespace', namespaces: ['a', 'b'] }]);
-    expect(secondLeaseCalls).toBeLessThanOrEqual(3);
+    expect(secondLeaseCalls).toBeLessThanOrEqual(2);
     expect(narrowed?.map((p) => p.accessScope)).toEqual([{ type: 'namespace', namespaces: ['b'] }]);
     expect(entryOf(principalArn)).toBeUndefined();
     expect(mutationsOf(principalArn).map((m) => m.operation)).toEqual([

@@ -191,7 +191,7 @@ describe('precise timers', () => {
     advance(120);
     const result = await onTimer(deps, timer?.timer ?? { requestId: '', expiresAt: 0 });
 
-    expect(timer).toEqual({ timer: { requestId, expiresAt: seconds() }, delay: 120 });
+    expect(timer).toEqual({ timer: { requestId, expiresAt: seconds() }, delay: 119 });
     expect(result.status).toBe('revoked');
     expect(policiesOf(principalArn)).toBeUndefined();
   });
@@ -205,7 +205,7 @@ describe('precise timers', () => {
 
     expect(atGrant).toBe(0);
     expect(report.timersArmed).toBe(1);
-    expect(armed[0]).toEqual({ timer: { requestId, expiresAt: seconds() + 870 }, delay: 870 });
+    expect(armed[0]).toEqual({ timer: { requestId, expiresAt: seconds() + 870 }, delay: 869 });
   });
 
   it('ignores a stale timer of a lease that was extended, and re-arms one that fired early', async () => {
@@ -224,7 +224,7 @@ describe('precise timers', () => {
 
     expect(stale.status).toBe('stale');
     expect(early.status).toBe('rearmed');
-    expect(armed[2]).toEqual({ timer: newTimer, delay: 300 });
+    expect(armed[2]).toEqual({ timer: newTimer, delay: 299 });
     expect(policiesOf(principalArn)).toHaveLength(1);
   });
 });

@@ -365,7 +365,7 @@ describe('policy associations', () => {
     expect(error.name).toBe('InvalidParameterException');
   });
 
-  it('accepts trailing-wildcard namespaces and refuses unknown policies', async () => {
+  it('accepts trailing-wildcard namespaces and answers 404 for an unknown policy (see eks-fidelity.test.ts)', async () => {
     await createEntry(ROLE);
 
     const wildcard = await eks.send(
@@ -388,7 +388,8 @@ describe('policy associations', () => {
     );
 
     expect(wildcard.associatedAccessPolicy?.accessScope?.namespaces).toEqual(['dev-*']);
-    expect(unknown.name).toBe('InvalidParameterException');
+    expect(unknown.name).toBe('ResourceNotFoundException');
+    expect(unknown.message).toBe('The specified policyArn could not be found.');
   });
 
   it('uses the partition of the cluster region for policy ARNs', async () => {

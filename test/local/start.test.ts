@@ -93,6 +93,11 @@ describe('npm start (infra/local/main.ts)', () => {
       child,
       /intruder \/ intruder {2}arn:aws:iam::111122223333:role\/intruder \(AROA[A-Z2-7]{17}\)/,
     );
+    // The aws CLI v1 reads only AWS_DEFAULT_REGION, the SDKs AWS_REGION: the line to copy sets both.
+    await waitForOutput(
+      child,
+      /export AWS_ENDPOINT_URL=http:\/\/127\.0\.0\.1:\d+ AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1\n/,
+    );
 
     const eks = eksClient(url ?? '', { maxAttempts: 1 });
     const { cluster } = await eks.send(new DescribeClusterCommand({ name: 'demo' }));

@@ -46,8 +46,11 @@ beforeAll(() => {
     accessRulesFile,
     timerQueueUrl: 'https://sqs.us-east-1.amazonaws.com/111122223333/timers',
     lockWaitMs: 0,
+    eksRatePerSecond: 40,
+    driftEksShare: 0.1,
     stage: 'test',
     audience: 'eks-access-broker-test',
+    ticketApiUrls: {},
   });
 });
 

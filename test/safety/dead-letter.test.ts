@@ -65,7 +65,7 @@ function record(body: string): SQSEvent {
 }
 
 describe('the poison path', () => {
-  it('moves a grant that fails on every delivery to the DLQ, where it is rolled back and answered Access Grant Failed', async () => {
+  it('moves a grant that fails on every delivery to the DLQ, where one EKS refuses for good is answered Access Grant Failed', async () => {
     const grant = withDetail(sampleEvent('grant-namespaced.json'), {
       requestId: freshRequestId('POISON'),
       principalArn: freshPrincipal('poison'),
@@ -99,6 +99,12 @@ describe('the poison path', () => {
     await waitFor('a dead-letter attempt', () =>
       broker.edge.queues.messages(DLQ).some((m) => m.body.includes(requestId) && m.receiveCount >= 1),
     );
+    // With a 1 s visibility the intake's last delivery may still be running (it outlives the message's move to
+    // the DLQ, which AWS's 6x-timeout visibility rules out): let it end first, so the dead letter meets EKS's change.
+    stopIntake();
+    await broker.edge.queues.idle(QUEUE, { timeoutMs: 20_000 });
+    // EKS answers again, but refuses the principal for good: the grant cannot be completed, so it fails.
+    broker.edge.eks.setPrincipalMissing(principalArn);
     broker.edge.eks.faults.configure({});
     await waitFor('the failure outcome', () =>
       outcomesFor(requestId).find((e) => e['detail-type'] === 'Access Grant Failed'),

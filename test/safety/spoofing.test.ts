@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,17 +6,29 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { EventBridgeEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_WEBHOOK_BODY_BYTES } from '../../functions/app/accept-webhook';
 import { signProof } from '../../functions/cli/proof';
 import { LOCAL_RESOURCE_NAMES } from '../../functions/config/names';
 import { DETAIL_TYPES } from '../../functions/core/contract';
 import type { Lease } from '../../functions/core/model';
 import { OUTCOME_SOURCE } from '../../functions/core/names';
 import { bodySha256, type Proof } from '../../functions/core/proof';
+import {
+  TICKET_EVENT_DETAIL_TYPE,
+  TICKET_EVENT_SOURCE,
+  type TicketEvent,
+} from '../../functions/core/tickets/ticket-event';
 import { handler as eventBridgeHandler } from '../../functions/handlers/eventbridge-intake';
 import { runtime } from '../../functions/runtime';
 import { type LocalBroker, startLocalBroker } from '../../infra/local/broker';
 import { DEFAULT_IDENTITIES_FILE } from '../../infra/local/identities';
+import type { FakeJira } from '../../infra/local/jira/server';
+import { signature as jiraSignature, type WebhookDelivery } from '../../infra/local/jira/webhooks';
 import { lambdaContext } from '../../infra/local/lambda-context';
+import { eventId } from '../../infra/local/pagerduty/ids';
+import type { FakePagerDuty } from '../../infra/local/pagerduty/server';
+import { pagerDutySignature } from '../../infra/local/pagerduty/webhooks';
+import { LOCAL_JIRA_WEBHOOK_SECRET } from '../../infra/local/vendors';
 import { localCaller } from '../support/callers';
 import { freshPrincipal, freshRequestId, sampleEvent } from '../support/fixtures';
 import { PROOF_AUDIENCE } from '../support/proofs';
@@ -613,6 +626,545 @@ describe('refused by the broker, as it must be when a policy is misconfigured or
       // Assert
       expect(outcomesSince(before, requestId)).toEqual([['Access Grant Rejected', code]]);
       expect(before.lease?.status).toBe(lease);
+      await expectNothingChanged(before, requestId);
+    },
+  );
+});
+
+// Webhook integrations (issue 13): Jira and PagerDuty post to the broker's webhook function, which checks the
+// vendor's signature, size and delivery id, and queues only a hint (a ticket event); the intake takes a ticket
+// event only from that function, and reads the ticket back with the broker's own token before anything is
+// decided. The fakes of the local broker (infra/local/jira, infra/local/pagerduty) send their signed webhooks
+// to the edge's /webhooks/<id>, as the vendors would to the function URL.
+
+const JIRA = 'jira';
+const PAGERDUTY = 'pagerduty';
+/** Jira users of infra/local/jira/site.json, by email. Alice owns role/dev-alice in the access rules. */
+const JIRA_ALICE = 'alice@example.com';
+const JIRA_BOB = 'bob@example.com';
+/** In eks-access-approvers, the rules' approverGroup. */
+const JIRA_CAROL = 'carol@example.com';
+/** Not in eks-access-approvers. */
+const JIRA_DAVE = 'dave@example.com';
+const DEV_ALICE = `arn:aws:iam::${ACCOUNT}:role/dev-alice`;
+/** The site's workflow: Open -> Waiting for approval -> Approved. */
+const REQUEST_APPROVAL = '11';
+const APPROVE = '21';
+/** PagerDuty users of infra/local/pagerduty/account.json: Alice is mapped to role/oncall-alice, Bob to none. */
+const PD_ALICE = 'PUSR0AL';
+const PD_BOB = 'PUSR0BO';
+/** The service the rules map to cluster demo; its escalation policy assigns Alice first. */
+const PD_SERVICE = 'PSVC001';
+
+type Json = Record<string, unknown>;
+
+function fakeJira(): FakeJira {
+  const fake = broker.vendors.jira.get(JIRA);
+  if (!fake) throw new Error(`the local broker runs no fake Jira for the ${JIRA} integration`);
+  return fake;
+}
+
+function fakePagerDuty(): FakePagerDuty {
+  const fake = broker.vendors.pagerDuty.get(PAGERDUTY);
+  if (!fake) throw new Error(`the local broker runs no fake PagerDuty for the ${PAGERDUTY} integration`);
+  return fake;
+}
+
+/** Every message the requests queue ever accepted. */
+function queuedRequests(): number {
+  return broker.edge.queues.messages(REQUESTS_QUEUE).length;
+}
+
+/**
+ * Lets every webhook the fakes send, and whatever it sets off (the ticket event, its outcome, the write-back),
+ * finish: the fakes, the bus and the queues are waited for until a pass changes nothing, within a deadline.
+ */
+async function settleWebhooks(timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const progress = () =>
+    JSON.stringify([
+      fakeJira()
+        .deliveries()
+        .map((d) => d.state),
+      fakePagerDuty()
+        .deliveries()
+        .map((d) => d.state),
+      broker.edge.bus.events().length,
+      broker.edge.queues.queueNames().map((queue) => broker.edge.queues.stats(queue)),
+    ]);
+  let before = progress();
+  for (;;) {
+    await broker.vendors.idle();
+    await settle();
+    const after = progress();
+    if (after === before) return;
+    if (Date.now() > deadline) throw new Error(`webhooks still under way after ${timeoutMs} ms: ${after}`);
+    before = after;
+  }
+}
+
+/** An access request in Jira for `principalArn`, reported by `reporter` and sent for approval: its key. */
+async function jiraRequest(principalArn: string, reporter = JIRA_ALICE): Promise<string> {
+  const jira = fakeJira();
+  const { key } = jira.createIssue(
+    {
+      project: { key: 'ACCESS' },
+      issuetype: { name: 'Access request' },
+      summary: 'Read the logs of team-a',
+      customfield_10100: 'demo',
+      customfield_10101: principalArn,
+      customfield_10102: 'AmazonEKSViewPolicy',
+      customfield_10103: 'team-a',
+      customfield_10104: 1,
+    },
+    reporter,
+  );
+  jira.transition(key, REQUEST_APPROVAL, reporter);
+  await settleWebhooks();
+  return key;
+}
+
+/** The last webhook the fake Jira sent about `key`, as it sent it. */
+function lastJiraDelivery(key: string): WebhookDelivery {
+  const delivery = fakeJira()
+    .deliveries()
+    .findLast((d) => d.issueKey === key);
+  if (!delivery) throw new Error(`the fake Jira sent no webhook about ${key}`);
+  return delivery;
+}
+
+interface Post {
+  readonly integration: string;
+  readonly body: string;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/**
+ * What a Jira webhook saying Carol moved `key` to Approved would be: the last real delivery about it, its
+ * changelog's status move and its user edited, under a new delivery id; `sign` gives its X-Hub-Signature.
+ */
+function claimedJiraApproval(key: string, sign: (body: string) => string | undefined, padding = 0): Post {
+  const payload = JSON.parse(lastJiraDelivery(key).body) as Json;
+  const carol = fakeJira().user(JIRA_CAROL);
+  const changelog = payload.changelog as { items: Json[] };
+  const body = JSON.stringify({
+    ...payload,
+    user: { ...(payload.user as Json), accountId: carol.accountId, displayName: carol.displayName },
+    changelog: {
+      ...changelog,
+      items: changelog.items.map((item) =>
+        item.fieldId === 'status' ? { ...item, to: '10002', toString: 'Approved' } : item,
+      ),
+    },
+    ...(padding > 0 ? { padding: 'x'.repeat(padding) } : {}),
+  });
+  const signature = sign(body);
+  return {
+    integration: JIRA,
+    body,
+    headers: {
+      'content-type': 'application/json; charset=utf-8',
+      'x-atlassian-webhook-identifier': randomUUID(),
+      ...(signature === undefined ? {} : { 'x-hub-signature': signature }),
+    },
+  };
+}
+
+/** A PagerDuty incident of the mapped service, triggered (assigned to Alice): its id. */
+async function pagerDutyIncident(): Promise<string> {
+  const incident = fakePagerDuty().trigger({ title: 'Payments API is down', serviceId: PD_SERVICE });
+  await settleWebhooks();
+  return incident.id;
+}
+
+/**
+ * What a PagerDuty webhook saying `user` acknowledged `incidentId` would be: the last real delivery about it
+ * made an acknowledgement by that user, under a new event id; `secrets` sign it.
+ */
+function claimedAcknowledgement(incidentId: string, user: string, secrets: readonly string[]): Post {
+  const delivery = fakePagerDuty()
+    .deliveries()
+    .findLast((d) => d.incidentId === incidentId);
+  if (!delivery) throw new Error(`the fake PagerDuty sent no webhook about ${incidentId}`);
+  const { event } = JSON.parse(delivery.body) as { event: Json };
+  const id = eventId(new Date());
+  const body = JSON.stringify({
+    event: {
+      ...event,
+      id,
+      event_type: 'incident.acknowledged',
+      agent: { id: user, type: 'user_reference' },
+      data: { ...(event.data as Json), status: 'acknowledged' },
+    },
+  });
+  return {
+    integration: PAGERDUTY,
+    body,
+    headers: {
+      'content-type': 'application/json',
+      'x-pagerduty-signature': pagerDutySignature(secrets, body),
+      'x-webhook-id': id,
+    },
+  };
+}
+
+/**
+ * Runs `change` with the fake PagerDuty's webhook subscription removed, so nothing it does reaches the broker
+ * until a test sends the webhook itself; then subscribes the broker again, as the local broker does.
+ */
+async function withPagerDutyWebhooksHeldBack(change: () => void): Promise<void> {
+  const pagerDuty = fakePagerDuty();
+  pagerDuty.setWebhooks([]);
+  try {
+    change();
+  } finally {
+    pagerDuty.setWebhooks([
+      { url: `${broker.edge.url}/webhooks/${PAGERDUTY}`, secrets: [pagerDuty.account.webhook.secret] },
+    ]);
+  }
+  await settleWebhooks();
+}
+
+/** POSTs to the edge's /webhooks/<integration>, as the vendor would to the function URL: the answer. */
+async function postWebhook(post: Post): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(`${broker.edge.url}/webhooks/${post.integration}`, {
+    method: 'POST',
+    headers: post.headers,
+    body: post.body,
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+/** The EKS access entry of `principalArn` on cluster demo, if any. */
+function eksEntryOf(principalArn: string): unknown {
+  return broker.edge.eks
+    .snapshot()
+    .flatMap((cluster) => cluster.entries)
+    .find((entry) => entry.principalArn === principalArn);
+}
+
+/** The REST calls the fake Jira answered since `since` that read issue `key`. */
+function readsOfIssue(since: number, key: string): string[] {
+  return fakeJira()
+    .calls()
+    .slice(since)
+    .filter((call) => call.method === 'GET' && call.url.startsWith(`/rest/api/3/issue/${key}`))
+    .map((call) => call.url);
+}
+
+/** A Jira request approved by Carol and granted: the target of the replayed delivery. Its key. */
+async function approvedJiraRequest(): Promise<string> {
+  const key = await jiraRequest(freshPrincipal('jira'));
+  fakeJira().transition(key, APPROVE, JIRA_CAROL);
+  await settleWebhooks();
+  const lease = await runtime().store.findLease(`${JIRA}:${key}`);
+  if (lease?.status !== 'active')
+    throw new Error(`Carol's approval of ${key} left the lease ${lease?.status}`);
+  return key;
+}
+
+interface WebhookPostRow {
+  readonly attempt: string;
+  /** Sets up the ticket the post is about; the post, and the requestId the ticket would have. */
+  readonly prepare: () => Promise<{ readonly requestId: string; readonly post: Post }>;
+  readonly status: number;
+  readonly answer: unknown;
+  /** The lease under the ticket's requestId: none, or the live grant a replay aims at, left as it was. */
+  readonly lease?: 'active';
+}
+
+const REFUSED_AT_THE_WEBHOOK: readonly WebhookPostRow[] = [
+  {
+    attempt: "a Jira webhook claiming Carol's approval is signed with a wrong secret",
+    prepare: async () => {
+      const key = await jiraRequest(freshPrincipal('jira'));
+      const post = claimedJiraApproval(key, (body) => jiraSignature('not-the-webhook-secret', body));
+      return { requestId: `${JIRA}:${key}`, post };
+    },
+    status: 401,
+    answer: { error: expect.any(String) },
+  },
+  {
+    attempt: "a Jira webhook claiming Carol's approval comes unsigned",
+    prepare: async () => {
+      const key = await jiraRequest(freshPrincipal('jira'));
+      return { requestId: `${JIRA}:${key}`, post: claimedJiraApproval(key, () => undefined) };
+    },
+    status: 401,
+    answer: { error: expect.any(String) },
+  },
+  {
+    attempt: "a PagerDuty webhook claiming Alice's acknowledgement is signed with a wrong secret",
+    prepare: async () => {
+      const incident = await pagerDutyIncident();
+      const post = claimedAcknowledgement(incident, PD_ALICE, ['not-the-webhook-secret']);
+      return { requestId: `${PAGERDUTY}:${incident}:${PD_ALICE}`, post };
+    },
+    status: 401,
+    answer: { error: expect.any(String) },
+  },
+  {
+    attempt: "Jira's real delivery of Carol's approval is replayed, the same bytes and headers",
+    prepare: async () => {
+      const key = await approvedJiraRequest();
+      const { body, headers } = lastJiraDelivery(key);
+      return { requestId: `${JIRA}:${key}`, post: { integration: JIRA, body, headers } };
+    },
+    status: 200,
+    answer: { duplicate: true },
+    lease: 'active',
+  },
+  {
+    attempt: `a correctly signed Jira webhook is larger than ${MAX_WEBHOOK_BODY_BYTES} bytes`,
+    prepare: async () => {
+      const key = await jiraRequest(freshPrincipal('jira'));
+      const post = claimedJiraApproval(
+        key,
+        (body) => jiraSignature(LOCAL_JIRA_WEBHOOK_SECRET, body),
+        MAX_WEBHOOK_BODY_BYTES,
+      );
+      return { requestId: `${JIRA}:${key}`, post };
+    },
+    status: 413,
+    answer: { error: `the body is larger than ${MAX_WEBHOOK_BODY_BYTES} bytes` },
+  },
+];
+
+interface TicketEventRow {
+  readonly attempt: string;
+  readonly accessKeyId: string;
+  /** SendMessage's answer: `accepted`, or the error code AWS answers. */
+  readonly answer: string;
+  /** [detail-type, requestType, code] of every outcome the attempt caused. */
+  readonly outcomes: readonly (readonly [string, unknown, unknown])[];
+}
+
+const TICKET_EVENT_SENDERS: readonly TicketEventRow[] = [
+  {
+    attempt: 'an intruder sends a ticket event on the requests queue',
+    accessKeyId: 'intruder',
+    answer: 'AccessDenied',
+    outcomes: [],
+  },
+  {
+    attempt: 'the ticketing integration, which may use the requests queue, sends a ticket event on it',
+    accessKeyId: 'test',
+    answer: 'accepted',
+    outcomes: [['Access Grant Rejected', TICKET_EVENT_DETAIL_TYPE, 'SENDER_NOT_ALLOWED']],
+  },
+];
+
+interface ReadBackRow {
+  readonly attempt: string;
+  /** Sets up the ticket; the requestId it would have, the role at stake, and the move that is refused. */
+  readonly prepare: () => Promise<{
+    readonly requestId: string;
+    readonly principalArn: string;
+    readonly act: () => Promise<void>;
+  }>;
+  readonly code: string;
+}
+
+/** Posts a correctly signed webhook that the function must take (queue) for the read-back to answer it. */
+async function queued(post: Post): Promise<void> {
+  const answer = await postWebhook(post);
+  if (answer.status !== 202) throw new Error(`the webhook was answered ${answer.status}`);
+}
+
+const REFUSED_ON_READ_BACK: readonly ReadBackRow[] = [
+  {
+    attempt: 'Alice approves the Jira request she reported',
+    prepare: async () => {
+      const principalArn = freshPrincipal('jira');
+      const key = await jiraRequest(principalArn, JIRA_ALICE);
+      return {
+        requestId: `${JIRA}:${key}`,
+        principalArn,
+        act: async () => fakeJira().transition(key, APPROVE, JIRA_ALICE),
+      };
+    },
+    code: 'SELF_APPROVAL',
+  },
+  {
+    attempt: 'Alice approves a Jira request Bob reported for role/dev-alice, which she owns',
+    prepare: async () => {
+      const key = await jiraRequest(DEV_ALICE, JIRA_BOB);
+      return {
+        requestId: `${JIRA}:${key}`,
+        principalArn: DEV_ALICE,
+        act: async () => fakeJira().transition(key, APPROVE, JIRA_ALICE),
+      };
+    },
+    code: 'SELF_APPROVAL',
+  },
+  {
+    attempt: "Dave, who is not in eks-access-approvers, approves Alice's Jira request",
+    prepare: async () => {
+      const principalArn = freshPrincipal('jira');
+      const key = await jiraRequest(principalArn);
+      return {
+        requestId: `${JIRA}:${key}`,
+        principalArn,
+        act: async () => fakeJira().transition(key, APPROVE, JIRA_DAVE),
+      };
+    },
+    code: 'APPROVER_NOT_IN_GROUP',
+  },
+  {
+    attempt: 'a correctly signed Jira webhook claims Carol approved an issue still waiting for approval',
+    prepare: async () => {
+      const principalArn = freshPrincipal('jira');
+      const key = await jiraRequest(principalArn);
+      const post = claimedJiraApproval(key, (body) => jiraSignature(LOCAL_JIRA_WEBHOOK_SECRET, body));
+      return { requestId: `${JIRA}:${key}`, principalArn, act: () => queued(post) };
+    },
+    code: 'APPROVAL_NOT_FOUND',
+  },
+  {
+    attempt: 'Bob, whom the rules map to no role, acknowledges a PagerDuty incident',
+    prepare: async () => {
+      const incident = await pagerDutyIncident();
+      return {
+        requestId: `${PAGERDUTY}:${incident}:${PD_BOB}`,
+        principalArn: ALICE,
+        act: async () => {
+          fakePagerDuty().acknowledge(incident, PD_BOB);
+        },
+      };
+    },
+    code: 'RESPONDER_NOT_MAPPED',
+  },
+  {
+    attempt:
+      "Alice's acknowledgement arrives after the incident was reassigned away from her (its webhook held back)",
+    prepare: async () => {
+      const incident = await pagerDutyIncident();
+      const pagerDuty = fakePagerDuty();
+      await withPagerDutyWebhooksHeldBack(() => {
+        pagerDuty.acknowledge(incident, PD_ALICE);
+        pagerDuty.assign(incident, [PD_BOB]);
+      });
+      const post = claimedAcknowledgement(incident, PD_ALICE, [pagerDuty.account.webhook.secret]);
+      return {
+        requestId: `${PAGERDUTY}:${incident}:${PD_ALICE}`,
+        principalArn: ALICE,
+        act: () => queued(post),
+      };
+    },
+    code: 'RESPONDER_NOT_ASSIGNED',
+  },
+  {
+    attempt: 'a correctly signed PagerDuty webhook claims Alice acknowledged an incident she has not',
+    prepare: async () => {
+      const incident = await pagerDutyIncident();
+      const post = claimedAcknowledgement(incident, PD_ALICE, [fakePagerDuty().account.webhook.secret]);
+      return {
+        requestId: `${PAGERDUTY}:${incident}:${PD_ALICE}`,
+        principalArn: ALICE,
+        act: () => queued(post),
+      };
+    },
+    code: 'APPROVAL_NOT_FOUND',
+  },
+];
+
+describe('webhooks: refused at the webhook function, on the queue, or on what the broker reads back', () => {
+  it('grants when Carol, an approver, approves the Jira request Alice reported (the control)', async () => {
+    // Arrange
+    const principalArn = freshPrincipal('jira');
+    const key = await jiraRequest(principalArn);
+    const before = await mark(`${JIRA}:${key}`);
+
+    // Act
+    fakeJira().transition(key, APPROVE, JIRA_CAROL);
+    await settleWebhooks();
+
+    // Assert
+    expect(outcomesSince(before, `${JIRA}:${key}`)).toEqual([['Access Granted', undefined]]);
+    expect((await runtime().store.findLease(`${JIRA}:${key}`))?.status).toBe('active');
+    expect(eksEntryOf(principalArn)).toMatchObject({ principalArn });
+  });
+
+  it.each(REFUSED_AT_THE_WEBHOOK.map((row) => [row.attempt, row.status, row] as const))(
+    'refuses it when %s: %s, nothing queued',
+    async (_attempt, status, { prepare, answer, lease }) => {
+      // Arrange
+      const { requestId, post } = await prepare();
+      const before = await mark(requestId);
+      const queuedBefore = queuedRequests();
+
+      // Act
+      const answered = await postWebhook(post);
+      await settleWebhooks();
+
+      // Assert
+      expect(answered).toEqual({ status, body: answer });
+      expect(queuedRequests()).toBe(queuedBefore);
+      expect(outcomesSince(before, requestId)).toEqual([]);
+      expect(before.lease?.status).toBe(lease);
+      await expectNothingChanged(before, requestId);
+    },
+  );
+
+  it.each(TICKET_EVENT_SENDERS.map((row) => [row.attempt, row.answer, row] as const))(
+    'refuses it when %s: %s, and reads nothing back',
+    async (_attempt, answer, { accessKeyId, outcomes }) => {
+      // Arrange
+      const key = await jiraRequest(freshPrincipal('jira'));
+      const requestId = `${JIRA}:${key}`;
+      const event: TicketEvent = {
+        integration: JIRA,
+        vendor: 'jira',
+        deliveryId: randomUUID(),
+        ticket: key,
+        event: 'jira:issue_updated',
+        claims: { status: 'Approved', user: fakeJira().user(JIRA_CAROL).accountId },
+        receivedAt: new Date().toISOString(),
+      };
+      const before = await mark(requestId);
+      const jiraCallsBefore = fakeJira().calls().length;
+
+      // Act
+      const sent = await sendAs(
+        accessKeyId,
+        REQUESTS_QUEUE,
+        JSON.stringify({
+          source: TICKET_EVENT_SOURCE,
+          'detail-type': TICKET_EVENT_DETAIL_TYPE,
+          detail: event,
+        }),
+      );
+      await settleWebhooks();
+
+      // Assert
+      expect(sent).toBe(answer);
+      expect(
+        broker
+          .outcomes()
+          .slice(before.outcomes)
+          .map((e) => [e['detail-type'], e.detail.requestType, e.detail.code]),
+      ).toEqual(outcomes);
+      expect(readsOfIssue(jiraCallsBefore, key)).toEqual([]);
+      expect(before.lease).toBeUndefined();
+      await expectNothingChanged(before, requestId);
+    },
+  );
+
+  it.each(REFUSED_ON_READ_BACK.map((row) => [row.attempt, row.code, row] as const))(
+    'refuses it when %s: %s',
+    async (_attempt, code, { prepare }) => {
+      // Arrange
+      const { requestId, principalArn, act } = await prepare();
+      const before = await mark(requestId);
+
+      // Act
+      await act();
+      await settleWebhooks();
+
+      // Assert
+      expect(outcomesSince(before, requestId)).toEqual([['Access Grant Rejected', code]]);
+      expect(before.lease).toBeUndefined();
+      expect(eksEntryOf(principalArn)).toBeUndefined();
       await expectNothingChanged(before, requestId);
     },
   );

@@ -191,9 +191,18 @@ export function checkNoEarlyLoss(
 }
 
 /**
+ * A create EKS refused because an entry is there (ResourceInUse): it changed nothing, the entry's type
+ * included. The broker creates without reading first on a subject it holds nothing of, and reads on refusal.
+ */
+export function refusedAsThere(m: MutationRecord): boolean {
+  return m.operation === 'CreateAccessEntry' && m.outcome === 'ResourceInUseException';
+}
+
+/**
  * Invariant 3, over the mutations after `fromSeq` (the seeding): entries that existed before the broker are
  * never deleted, updated or re-tagged, their baseline associations never removed or narrowed; entries that are
- * not STANDARD are never even called; the broker creates entries only with its tag and deletes only those.
+ * not STANDARD are never called but by a create they refuse (refusedAsThere); the broker creates entries only
+ * with its tag and deletes only those.
  */
 export function checkForeignUntouched(
   mutations: readonly MutationRecord[],
@@ -209,6 +218,7 @@ export function checkForeignUntouched(
       const seed = foreign.get(key);
       const what = `mutation #${m.seq} ${m.operation} (${m.outcome}) on ${m.principalArn}`;
       if (seed && seed.type !== 'STANDARD') {
+        if (refusedAsThere(m)) continue;
         violations.push({ invariant: 3, message: `${what}: a ${seed.type} entry must never be touched` });
       } else if (m.outcome === 'applied') {
         const entry = state.get(key);

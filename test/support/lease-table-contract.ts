@@ -5,14 +5,26 @@ import type {
   LeaseRepository,
   NonceStore,
   SubjectLocks,
+  WebhookDeliveries,
 } from '../../functions/app/ports';
-import { ConcurrentModificationError, PermanentError, SubjectBusyError } from '../../functions/core/errors';
+import {
+  ConcurrentModificationError,
+  PermanentError,
+  RetryableError,
+  SubjectBusyError,
+} from '../../functions/core/errors';
 import { EMPTY_SUBJECT_STATE, type Lease, type Subject, type SubjectState } from '../../functions/core/model';
 
 /** One lease table under test: the ports, and its audit trail (read outside the ports, for assertions). */
 export interface ContractTable {
   readonly repository: LeaseRepository & SubjectLocks & NonceStore;
+  readonly deliveries: WebhookDeliveries;
   history(requestId: string): Promise<AuditEvent[]>;
+  /**
+   * The next request's answer is lost after the table did it, as when the connection drops once DynamoDB has
+   * committed: the caller gets a RetryableError, the change stays (the simulator's DynamoDB fault).
+   */
+  loseNextAnswer(): void;
 }
 
 const NOW = 1_780_000_000;
@@ -44,6 +56,12 @@ function aLease(overrides: Partial<Lease> = {}): Lease {
     version: 1,
     ...overrides,
   };
+}
+
+/** A lease whose grant has not completed: pending, never granted. */
+function aPendingLease(overrides: Partial<Lease> = {}): Lease {
+  const { grantedAt: _grantedAt, ...lease } = aLease({ status: 'pending', ...overrides });
+  return lease;
 }
 
 function anAudit(lease: Lease, type: string, at = NOW * 1000): AuditEvent {
@@ -804,6 +822,91 @@ export function leaseTableContract(name: string, fresh: () => Promise<ContractTa
       });
     });
 
+    describe('the live leases page by page, and the drift cursor (the drift check)', () => {
+      async function seeded(table: ContractTable): Promise<void> {
+        const leases = [
+          aLease({ requestId: 'a', expiresAt: NOW + 100 }),
+          aLease({ requestId: 'b', expiresAt: NOW + 100, ...OTHER }),
+          aLease({ requestId: 'c', expiresAt: NOW - 50, status: 'irrevocable', nextAttemptAt: NOW + 10 }),
+          aPendingLease({ requestId: 'd', expiresAt: NOW + 3600 }),
+          aLease({ requestId: 'e', expiresAt: NOW + 7200, ...OTHER }),
+          aLease({ requestId: 'gone', expiresAt: NOW - 900, status: 'ended', endedAt: NOW - 900 }),
+        ];
+        for (const lease of leases) await table.repository.createLease(lease, anAudit(lease, 'requested'));
+      }
+
+      async function allPages(table: ContractTable, limit: number, after?: string) {
+        const pages = [];
+        let position = after;
+        for (let page = 0; page < 20; page++) {
+          const read = await table.repository.liveLeasePage(position, limit);
+          pages.push(read);
+          position = read.entries.at(-1)?.position ?? position;
+          if (read.done) return pages;
+        }
+        throw new Error('liveLeasePage never said done');
+      }
+
+      it('pages through every live lease once, ended ones left out, and says when the pass is done', async () => {
+        // Arrange
+        const table = await fresh();
+        await seeded(table);
+
+        // Act
+        const pages = await allPages(table, 2);
+
+        // Assert
+        const ids = pages.flatMap((page) => page.entries.map((entry) => entry.requestId));
+        expect([...ids].sort()).toEqual(['a', 'b', 'c', 'd', 'e']);
+        expect(pages.slice(0, -1).every((page) => !page.done && page.entries.length === 2)).toBe(true);
+        const b = pages.flatMap((page) => page.entries).find((entry) => entry.requestId === 'b');
+        expect(b).toMatchObject({ ...OTHER, requestId: 'b' });
+      });
+
+      it('goes on after a position whose lease has ended since, and after the last position answers done', async () => {
+        // Arrange
+        const table = await fresh();
+        await seeded(table);
+        const [first] = (await table.repository.liveLeasePage(undefined, 1)).entries;
+        if (!first) throw new Error('no live lease');
+        const lease = await table.repository.findLease(first.requestId);
+        if (!lease) throw new Error('no lease');
+        await table.repository.saveLease(
+          { ...lease, status: 'ended', endedAt: NOW, endReason: 'requested' },
+          lease.version,
+          anAudit(lease, 'revoked', NOW * 1000 + 1),
+        );
+
+        // Act
+        const rest = await allPages(table, 10, first.position);
+        const last = rest.at(-1)?.entries.at(-1);
+        const after = await table.repository.liveLeasePage(last?.position, 10);
+
+        // Assert
+        const ids = rest.flatMap((page) => page.entries.map((entry) => entry.requestId));
+        expect(ids).toHaveLength(4);
+        expect(ids).not.toContain(first.requestId);
+        expect(after).toStrictEqual({ entries: [], done: true });
+      });
+
+      it('keeps the drift cursor: none until saved, then the last one saved', async () => {
+        // Arrange
+        const table = await fresh();
+        const before = await table.repository.readDriftCursor();
+
+        // Act
+        await table.repository.saveDriftCursor({ position: 'p-1', passStartedAt: NOW, passes: 2 });
+        const saved = await table.repository.readDriftCursor();
+        await table.repository.saveDriftCursor({ passStartedAt: NOW + 60, passes: 3, lastPassSeconds: 60 });
+        const restarted = await table.repository.readDriftCursor();
+
+        // Assert
+        expect(before).toBeUndefined();
+        expect(saved).toStrictEqual({ position: 'p-1', passStartedAt: NOW, passes: 2 });
+        expect(restarted).toStrictEqual({ passStartedAt: NOW + 60, passes: 3, lastPassSeconds: 60 });
+      });
+    });
+
     describe('remember (proof nonces)', () => {
       it('remembers a new nonce once: the first call is true, every later one false', async () => {
         // Arrange
@@ -845,6 +948,256 @@ export function leaseTableContract(name: string, fresh: () => Promise<ContractTa
         expect(remembered).toBe(true);
         await expect(table.repository.findLease(lease.requestId)).resolves.toStrictEqual(lease);
         await expect(table.repository.listLiveLeases(100)).resolves.toStrictEqual([lease]);
+      });
+    });
+
+    describe('what the simulator leans on: repeats, dead holders, pending leases (test/support/sim)', () => {
+      it('createLease of a taken requestId takes no lock, even when asked to', async () => {
+        // Arrange
+        const table = await fresh();
+        const lease = aPendingLease();
+        await table.repository.createLease(lease, anAudit(lease, 'requested'));
+
+        // Act
+        const again = await table.repository.createLease(lease, anAudit(lease, 'requested', NOW * 1000 + 1), {
+          lock: { owner: 'second-delivery', now: NOW },
+        });
+        const other = await table.repository.withLock(
+          SUBJECT,
+          'someone-else',
+          clockAt(NOW),
+          async () => 'ran',
+          {
+            waitMs: 0,
+          },
+        );
+
+        // Assert
+        expect(again).toMatchObject({ created: false, fingerprint: lease.fingerprint });
+        expect('lock' in again).toBe(false);
+        expect(other).toBe('ran');
+      });
+
+      it('withLock takes over a lock its dead holder let expire; the holder, back, can neither free nor save with it', async () => {
+        // Arrange
+        const table = await fresh();
+        const lease = aPendingLease();
+        const created = await table.repository.createLease(lease, anAudit(lease, 'requested'), {
+          lock: { owner: 'dead', now: NOW },
+        });
+        const dead = created.created ? created.lock : undefined;
+
+        // Act
+        const busy = await thrown(
+          table.repository.withLock(SUBJECT, 'early', clockAt(NOW + 59), async () => 'ran', { waitMs: 0 }),
+        );
+        const { lock, done } = await holdLock(table, SUBJECT, 'late', NOW + 60);
+        const freed = await dead?.release();
+        const saveState = await thrown(table.repository.saveSubjectState(SUBJECT, STATE, 'dead'));
+        await table.repository.saveSubjectState(SUBJECT, STATE, lock.owner);
+        await done();
+
+        // Assert
+        expect(busy).toBeInstanceOf(SubjectBusyError);
+        expect(freed).toBe(false);
+        expect(saveState).toBeInstanceOf(ConcurrentModificationError);
+        await expect(table.repository.readSubject(SUBJECT)).resolves.toMatchObject({ state: STATE });
+      });
+
+      it('saveLease with a lock already freed saves the lease and leaves the lock to whoever took it since', async () => {
+        // Arrange
+        const table = await fresh();
+        const lease = aPendingLease();
+        const created = await table.repository.createLease(lease, anAudit(lease, 'requested'), {
+          lock: { owner: 'first', now: NOW },
+        });
+        const first = created.created ? created.lock : undefined;
+        await first?.release();
+        const { lock: next, done } = await holdLock(table, SUBJECT, 'next', NOW);
+
+        // Act
+        const saved = await table.repository.saveLease(
+          { ...lease, reason: 'saved after its lock was freed' },
+          1,
+          anAudit(lease, 'granted', NOW * 1000 + 1),
+          first ? { unlock: first } : {},
+        );
+        const stillHeld = await thrown(table.repository.saveSubjectState(SUBJECT, STATE, 'first'));
+        await table.repository.saveSubjectState(SUBJECT, STATE, next.owner);
+        await done();
+
+        // Assert
+        expect(saved.version).toBe(2);
+        expect(stillHeld).toBeInstanceOf(ConcurrentModificationError);
+      });
+
+      it('lists a pending lease in the due index at its expiry, and at once when its expiry moved to now', async () => {
+        // Arrange: a grant that never completed, and one whose failure was recorded (expiry moved to now).
+        const table = await fresh();
+        const pending = aPendingLease({ requestId: 'pending', expiresAt: NOW + 20 });
+        const failing = aPendingLease({ requestId: 'failing', expiresAt: NOW + 3600, ...OTHER });
+        for (const lease of [pending, failing])
+          await table.repository.createLease(lease, anAudit(lease, 'requested'));
+        await table.repository.saveLease(
+          { ...failing, endReason: 'failed', lastError: 'EKS refused', expiresAt: NOW },
+          1,
+          anAudit(failing, 'failing', NOW * 1000 + 1),
+        );
+
+        // Act
+        const dueNow = await table.repository.dueKeys(NOW, 10);
+        const dueLater = await table.repository.dueKeys(NOW + 20, 10);
+
+        // Assert
+        expect(dueNow.map((entry) => entry.requestId)).toEqual(['failing']);
+        expect(dueLater.map((entry) => [entry.requestId, entry.dueAt])).toEqual([
+          ['failing', NOW],
+          ['pending', NOW + 20],
+        ]);
+      });
+
+      describe('a write whose answer is lost is done all the same, and its repeat is answered as a repeat', () => {
+        it('createLease: the lease and its lock are there; the repeat finds the lease, the lock is held', async () => {
+          // Arrange
+          const table = await fresh();
+          const lease = aPendingLease();
+
+          // Act
+          table.loseNextAnswer();
+          const lost = await thrown(
+            table.repository.createLease(lease, anAudit(lease, 'requested'), {
+              lock: { owner: 'lost', now: NOW },
+            }),
+          );
+          const repeat = await table.repository.createLease(lease, anAudit(lease, 'requested'), {
+            lock: { owner: 'repeat', now: NOW },
+          });
+          const busy = await thrown(
+            table.repository.withLock(SUBJECT, 'repeat', clockAt(NOW), async () => 'ran', { waitMs: 0 }),
+          );
+
+          // Assert
+          expect(lost).toBeInstanceOf(RetryableError);
+          expect(repeat).toStrictEqual({ created: false, existing: lease, fingerprint: lease.fingerprint });
+          expect(busy).toBeInstanceOf(SubjectBusyError);
+        });
+
+        it('saveLease: the new version is stored; the repeat on the old version loses the race', async () => {
+          // Arrange
+          const table = await fresh();
+          const lease = aPendingLease();
+          await table.repository.createLease(lease, anAudit(lease, 'requested'));
+          const active: Lease = { ...lease, status: 'active', grantedAt: NOW + 2 };
+
+          // Act
+          table.loseNextAnswer();
+          const lost = await thrown(
+            table.repository.saveLease(active, 1, anAudit(active, 'granted', NOW * 1000 + 1)),
+          );
+          const stored = await table.repository.findLease(lease.requestId);
+          const repeat = await thrown(
+            table.repository.saveLease(active, 1, anAudit(active, 'granted', NOW * 1000 + 2)),
+          );
+
+          // Assert
+          expect(lost).toBeInstanceOf(RetryableError);
+          expect(stored).toStrictEqual({ ...active, version: 2 });
+          expect(repeat).toBeInstanceOf(ConcurrentModificationError);
+        });
+
+        it('taking the lock: it is held by the one that lost the answer, who takes it again; anyone else waits', async () => {
+          // Arrange
+          const table = await fresh();
+
+          // Act
+          table.loseNextAnswer();
+          const lost = await thrown(
+            table.repository.withLock(SUBJECT, 'lost', clockAt(NOW), async () => 'ran', { waitMs: 0 }),
+          );
+          const other = await thrown(
+            table.repository.withLock(SUBJECT, 'other', clockAt(NOW), async () => 'ran', { waitMs: 0 }),
+          );
+          const again = await table.repository.withLock(SUBJECT, 'lost', clockAt(NOW), async () => 'ran', {
+            waitMs: 0,
+          });
+
+          // Assert
+          expect(lost).toBeInstanceOf(RetryableError);
+          expect(other).toBeInstanceOf(SubjectBusyError);
+          expect(again).toBe('ran');
+        });
+
+        it('freeing the lock: it is free; saveSubjectState: the state is saved; remember: the nonce is used', async () => {
+          // Arrange
+          const table = await fresh();
+          const { lock, done } = await holdLock(table, SUBJECT, 'holder', NOW);
+          table.loseNextAnswer();
+          const lostState = await thrown(table.repository.saveSubjectState(SUBJECT, STATE, lock.owner));
+
+          // Act
+          table.loseNextAnswer();
+          const lostRelease = await thrown(done());
+          const next = await table.repository.withLock(
+            SUBJECT,
+            'next',
+            clockAt(NOW),
+            async (held) => held.state,
+            {
+              waitMs: 0,
+            },
+          );
+          table.loseNextAnswer();
+          const lostNonce = await thrown(table.repository.remember('nonce-lost-answer-0001', NOW + 360));
+          const repeatNonce = await table.repository.remember('nonce-lost-answer-0001', NOW + 360);
+
+          // Assert
+          expect([lostState, lostRelease, lostNonce].map((error) => error instanceof RetryableError)).toEqual(
+            [true, true, true],
+          );
+          expect(next).toStrictEqual(STATE);
+          expect(repeatNonce).toBe(false);
+        });
+      });
+    });
+
+    describe('deliveries (webhook delivery ids)', () => {
+      it('has seen a delivery id once remembered, for its own integration only', async () => {
+        // Arrange
+        const table = await fresh();
+
+        // Act
+        const before = await table.deliveries.seen('jira', 'delivery-1');
+        await table.deliveries.remember('jira', 'delivery-1', NOW + 604_800);
+        const after = await table.deliveries.seen('jira', 'delivery-1');
+        const otherIntegration = await table.deliveries.seen('pagerduty', 'delivery-1');
+        const otherId = await table.deliveries.seen('jira', 'delivery-2');
+
+        // Assert
+        expect([before, after, otherIntegration, otherId]).toEqual([false, true, false, false]);
+      });
+
+      it('remembers a delivery id again without an error, still seen', async () => {
+        // Arrange
+        const table = await fresh();
+        await table.deliveries.remember('jira', 'delivery-1', NOW + 60);
+
+        // Act
+        await table.deliveries.remember('jira', 'delivery-1', NOW + 604_800);
+
+        // Assert
+        await expect(table.deliveries.seen('jira', 'delivery-1')).resolves.toBe(true);
+      });
+
+      it('keeps deliveries apart from nonces: a delivery named like a nonce leaves the nonce new', async () => {
+        // Arrange
+        const table = await fresh();
+        await table.deliveries.remember('jira', 'nonce-dddddddddddddddd', NOW + 360);
+
+        // Act
+        const remembered = await table.repository.remember('nonce-dddddddddddddddd', NOW + 360);
+
+        // Assert
+        expect(remembered).toBe(true);
       });
     });
   });

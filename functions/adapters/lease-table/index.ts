@@ -3,14 +3,19 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type {
   AuditEvent,
   CreateLeaseResult,
+  DriftCursor,
   DueLease,
   HeldLock,
   LeaseRepository,
+  LiveLeasePage,
   SubjectLocks,
+  WebhookDeliveries,
 } from '../../app/ports';
 import { ConfigurationError } from '../../core/errors';
 import type { Lease, Subject, SubjectState } from '../../core/model';
 import { history, subjectHistory } from './audit-trail';
+import { TableWebhookDeliveries } from './deliveries';
+import { liveLeasePage, readDriftCursor, saveDriftCursor } from './drift-cursor';
 import { dueKeys, dueLeases, listLiveLeases } from './due-index';
 import { createLease, findLease, findSubjectLease, readSubject, saveLease } from './lease-records';
 import { rememberNonce } from './nonces';
@@ -49,6 +54,8 @@ export function leaseDocumentClient(client: DynamoDBClient): DynamoDBDocumentCli
  */
 export class LeaseStore implements LeaseRepository, SubjectLocks {
   private readonly table: LeaseTable;
+  /** See deliveries.ts: the webhook deliveries already queued. */
+  readonly deliveries: WebhookDeliveries;
 
   constructor(options: LeaseStoreOptions) {
     const unknown = Object.keys(options).filter((name) => !OPTION_NAMES.has(name));
@@ -73,6 +80,7 @@ export class LeaseStore implements LeaseRepository, SubjectLocks {
       dueShards,
       retentionSeconds: Math.round(retentionDays * SECONDS_PER_DAY),
     };
+    this.deliveries = new TableWebhookDeliveries(this.table);
   }
 
   /** See lease-records.ts. `lock.ttlSeconds`: how long the lock lasts if its holder dies (default 60). */
@@ -121,6 +129,19 @@ export class LeaseStore implements LeaseRepository, SubjectLocks {
 
   listLiveLeases(limit: number): Promise<Lease[]> {
     return listLiveLeases(this.table, limit);
+  }
+
+  /** See drift-cursor.ts: the `due` index, shard by shard. */
+  liveLeasePage(after: string | undefined, limit: number): Promise<LiveLeasePage> {
+    return liveLeasePage(this.table, after, limit);
+  }
+
+  readDriftCursor(): Promise<DriftCursor | undefined> {
+    return readDriftCursor(this.table);
+  }
+
+  saveDriftCursor(cursor: DriftCursor): Promise<void> {
+    return saveDriftCursor(this.table, cursor);
   }
 
   /** See subject-lock.ts. `ttlSeconds`: how long the lock lasts if its holder dies (default 60). */

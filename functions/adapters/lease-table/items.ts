@@ -50,7 +50,7 @@ export interface ItemOptions {
 
 const LEASE_STATUSES: readonly LeaseStatus[] = ['pending', 'active', 'ended', 'irrevocable'];
 const END_REASONS: readonly EndReason[] = ['expired', 'requested', 'failed', 'forgotten'];
-const REQUESTED_BY_PROOFS: readonly RequestOrigin['requestedByProof'][] = ['proven', 'asserted'];
+const REQUESTED_BY_PROOFS: readonly RequestOrigin['requestedByProof'][] = ['proven', 'asserted', 'read-back'];
 
 /** When TTL may remove an ended lease and its history. */
 export function purgeAtOf(lease: Lease, retentionSeconds: number): number {
@@ -267,6 +267,7 @@ function originFrom(item: Item): RequestOrigin {
     sender: readString(origin, 'sender'),
     requestedByProof: readOneOf(origin, 'requestedByProof', REQUESTED_BY_PROOFS),
     provenBy: readOptionalString(origin, 'provenBy'),
+    approvedBy: readOptionalString(origin, 'approvedBy'),
   });
 }
 

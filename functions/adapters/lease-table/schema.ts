@@ -8,6 +8,8 @@
  * | request pointer | `R#<requestId>`                  | `R`                        | subject and fingerprint of the grant    |
  * | audit event     | `R#<requestId>`                  | `A#<epoch ms>#<version>`   | one per lease transition                |
  * | proof nonce     | `N#<nonce>`                      | `N`                        | written once; purgeAt (TTL) = keepUntil |
+ * | delivery id     | `D#<integration>#<deliveryId>`   | `D`                        | purgeAt (TTL) = keepUntil               |
+ * | drift cursor    | `C#drift`                        | `C`                        | the drift check's place in `due`        |
  *
  * Why this shape:
  * - A subject's leases and its lock share a partition: the planner reads every lease of a subject with one
@@ -25,6 +27,8 @@
  *   one Query per shard on `dueAt <= now`, so the items read grow with the due leases, not with the table.
  *   The shard is a stable hash of the requestId, spreading writes over N partitions instead of one hot key.
  *   Keys only: the sweeper re-reads each lease by key with a consistent read anyway, since the index lags.
+ *   Read shard after shard from a position kept in the drift cursor's item, it is also the drift check's way
+ *   through every live lease, a few hundred per run (drift-cursor.ts).
  * - `purgeAt` (TTL) is set only once a lease has ended, on the lease, its pointer and its audit items,
  *   retention days after it ended. TTL garbage-collects history; it never ends access (TTL deletion runs
  *   up to days late, and would not call EKS).

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { EksApiError, errors } from './errors';
-import { type FaultConfig, FaultInjector } from './faults';
+import { type FaultConfig, FaultInjector, type UnsettledAnswers } from './faults';
 import {
   ACCESS_ENTRY_TYPES,
   type AccessEntry,
@@ -14,8 +14,14 @@ import {
   type MutationRecord,
 } from './model';
 import { paginate } from './pagination';
-import { accessPolicyArn, accessPolicyName, MANAGED_ACCESS_POLICY_NAMES, partitionOf } from './policies';
-import { type IamPrincipal, parsePrincipalArn } from './principals';
+import {
+  accessPolicyArn,
+  accessPolicyName,
+  MANAGED_ACCESS_POLICY_NAMES,
+  partitionOf,
+  SERVICE_LINKED_ONLY_POLICY_NAMES,
+} from './policies';
+import { checkPrincipalFormat, type IamPrincipal, parsePrincipalArn } from './principals';
 
 export interface EksEmulatorOptions {
   /** Clusters served; the local default is `demo` (see DEFAULT_CLUSTERS). */
@@ -87,9 +93,11 @@ const NODE_TYPES: ReadonlySet<AccessEntryType> = new Set(
 );
 
 /**
- * An in-memory Amazon EKS access-entry API with the behaviour real AWS shows
- * (../shared/reference/eks-access-entry-api.md). The HTTP binding lives in routes.ts; this class is the
- * state and the rules, callable directly by tests that seed a baseline.
+ * An in-memory Amazon EKS access-entry API with the behaviour real AWS shows (fidelity.md beside this file
+ * names the source of each rule, and what no source settles). The HTTP binding lives in routes.ts; this class
+ * is the state and the rules, callable directly by tests that seed a baseline. The faults (faults.ts) apply
+ * here too when they depend on the request (a new principal, the unsettled answers, the page size), so a
+ * caller that skips the HTTP binding meets them as well.
  */
 export class EksEmulator {
   readonly faults: FaultInjector;
@@ -228,7 +236,7 @@ export class EksEmulator {
           ...state.entry,
           kubernetesGroups: groups,
           username: input.username ?? defaultUsername(principal, type),
-          modifiedAt: this.seconds(),
+          modifiedAt: this.later(state.entry.modifiedAt),
         };
         return {
           result: { accessEntry: state.entry },
@@ -264,6 +272,7 @@ export class EksEmulator {
       (arn) => arn,
       input.maxResults,
       input.nextToken,
+      this.faults.pageSize(input.maxResults),
     );
     return withToken({ accessEntries: page.items }, page.nextToken);
   }
@@ -287,14 +296,16 @@ export class EksEmulator {
       },
       () => {
         const cluster = this.accessEntryCluster(input.clusterName);
-        const scope = validateScope(input.accessScope);
+        const scope = validateScope(input.accessScope, this.faults.unsettled().namespaces);
         const state = this.entryOf(cluster, input.principalArn);
         const name = this.policyName(cluster, input.policyArn);
         const autoNode =
           state.entry.type === 'EC2' && name === 'AmazonEKSAutoNodePolicy' && scope.type === 'cluster';
         if (state.entry.type !== 'STANDARD' && !autoNode) throw errors.notStandard();
-        const at = this.seconds();
+        // No caller can create a service-linked role's entry, so no caller can associate these.
+        if (SERVICE_LINKED_ONLY_POLICY_NAMES.has(name)) throw errors.serviceLinkedOnlyPolicy(name);
         const previous = state.policies.get(input.policyArn);
+        const at = previous ? this.later(previous.modifiedAt) : this.seconds();
         const association: AssociatedAccessPolicy = {
           policyArn: input.policyArn,
           accessScope: scope,
@@ -322,8 +333,16 @@ export class EksEmulator {
     return this.mutate('DisassociateAccessPolicy', input, () => {
       const cluster = this.accessEntryCluster(input.clusterName);
       const state = this.entryOf(cluster, input.principalArn);
-      if (!state.policies.delete(input.policyArn)) throw errors.policyNotAssociated();
-      return { result: {}, record: {} };
+      if (state.policies.delete(input.policyArn)) return { result: {}, record: {} };
+      // Not associated: what EKS answers here is documented nowhere (fidelity.md, "Unsettled").
+      switch (this.faults.unsettled().disassociateNotAssociated ?? 'not-found') {
+        case 'ok':
+          return { result: {}, record: {} };
+        case 'invalid-parameter':
+          throw errors.invalidParameter('The specified policyArn is not associated with this access entry.');
+        default:
+          throw errors.policyNotAssociated();
+      }
     });
   }
 
@@ -341,6 +360,7 @@ export class EksEmulator {
       (p) => p.policyArn,
       input.maxResults,
       input.nextToken,
+      this.faults.pageSize(input.maxResults),
     );
     return withToken(
       {
@@ -352,20 +372,30 @@ export class EksEmulator {
     );
   }
 
-  listAccessPolicies(input: ListInput = {}): {
+  /**
+   * The call names no cluster: the ARNs are those of the partition of the region the request was signed for
+   * (`region`), the only ones AssociateAccessPolicy there accepts; `aws` when no region is known.
+   */
+  listAccessPolicies(input: ListInput & { region?: string } = {}): {
     accessPolicies: { name: string; arn: string }[];
     nextToken?: string;
   } {
-    // AWS lists the commercial partition's ARNs here whatever the cluster: the call names no cluster.
-    const all = MANAGED_ACCESS_POLICY_NAMES.map((name) => ({ name, arn: accessPolicyArn('aws', name) }));
-    const page = paginate(all, (p) => p.name, input.maxResults, input.nextToken);
+    const partition = input.region === undefined ? 'aws' : partitionOf(input.region);
+    const all = MANAGED_ACCESS_POLICY_NAMES.map((name) => ({ name, arn: accessPolicyArn(partition, name) }));
+    const page = paginate(
+      all,
+      (p) => p.name,
+      input.maxResults,
+      input.nextToken,
+      this.faults.pageSize(input.maxResults),
+    );
     return withToken({ accessPolicies: page.items }, page.nextToken);
   }
 
   // ---- Clusters and tags ------------------------------------------------------------------------------
 
   describeCluster(name: string): { cluster: Record<string, unknown> } {
-    const cluster = this.cluster(name);
+    const cluster = this.cluster(name, 'DescribeCluster');
     const { seed } = cluster;
     const host = `${createHash(seed.name + seed.accountId)}.gr7.${seed.region}.eks.amazonaws.com`;
     return {
@@ -401,7 +431,13 @@ export class EksEmulator {
   }
 
   listClusters(input: ListInput = {}): { clusters: string[]; nextToken?: string } {
-    const page = paginate([...this.clusters.keys()], (name) => name, input.maxResults, input.nextToken);
+    const page = paginate(
+      [...this.clusters.keys()],
+      (name) => name,
+      input.maxResults,
+      input.nextToken,
+      this.faults.pageSize(input.maxResults),
+    );
     return withToken({ clusters: page.items }, page.nextToken);
   }
 
@@ -512,11 +548,26 @@ export class EksEmulator {
     return this.now() / 1000;
   }
 
-  private cluster(name: string): ClusterState {
+  /** Now, or just after `previous` when the clock has not moved: a modification always moves modifiedAt on. */
+  private later(previous: number): number {
+    return Math.max(this.seconds(), previous + 0.001);
+  }
+
+  /**
+   * DescribeCluster answers a missing cluster with its documented text; what the access-entry calls answer is
+   * documented nowhere, so the fault `unsettled.missingCluster` can make it the missing entry's own text.
+   */
+  private cluster(
+    name: string,
+    operation: 'DescribeCluster' | 'access-entry' = 'access-entry',
+  ): ClusterState {
     if (!CLUSTER_NAME.test(name) || name.length > 100) throw errors.clusterName();
     const cluster = this.clusters.get(name);
-    if (!cluster) throw errors.clusterNotFound(name);
-    return cluster;
+    if (cluster) return cluster;
+    if (operation === 'access-entry' && this.faults.unsettled().missingCluster === 'entry-message') {
+      throw errors.clusterNotFoundLikeEntry(name);
+    }
+    throw errors.clusterNotFound(name);
   }
 
   private accessEntryCluster(name: string): ClusterState {
@@ -525,7 +576,9 @@ export class EksEmulator {
     return cluster;
   }
 
+  /** A principalArn that is no IAM ARN is a 400 about its format; a well-formed one without an entry a 404. */
   private entryOf(cluster: ClusterState, principalArn: string): EntryState {
+    checkPrincipalFormat(principalArn);
     const state = cluster.entries.get(principalArn);
     if (!state) throw errors.entryNotFound();
     return state;
@@ -534,12 +587,14 @@ export class EksEmulator {
   private knownPrincipal(principalArn: string): IamPrincipal {
     const principal = parsePrincipalArn(principalArn);
     if (this.missingPrincipals.has(principalArn)) throw errors.invalidPrincipal();
+    if (this.faults.refusesNewPrincipal(principalArn)) throw errors.invalidPrincipal();
     return principal;
   }
 
+  /** An unknown policy, a malformed ARN and one of another partition are all answered 404. */
   private policyName(cluster: ClusterState, policyArn: string): string {
     const name = accessPolicyName(cluster.partition, policyArn);
-    if (name === undefined) throw errors.policyNotFound(policyArn);
+    if (name === undefined) throw errors.policyNotFound();
     return name;
   }
 
@@ -602,10 +657,17 @@ function validateGroups(groups: readonly string[]): string[] {
   return [...groups];
 }
 
+/**
+ * The User Guide's rules for a custom username ("Create access entries"): no reserved prefix, and a
+ * `{{SessionName}}` or `{{SessionNameRaw}}` must have a colon somewhere before it (`:john{{SessionName}}` and
+ * `jo:hn{{SessionName}}` pass, `john{{SessionName}}` does not).
+ */
 function validateUsername(username: string): void {
   const prefix = RESERVED_USERNAME_PREFIXES.find((p) => username.startsWith(p));
   if (prefix) throw errors.reservedUsername(prefix);
   if (username.length === 0) throw errors.invalidParameter('The username must not be empty.');
+  const session = username.search(/\{\{SessionName(?:Raw)?\}\}/);
+  if (session >= 0 && !username.slice(0, session).includes(':')) throw errors.sessionNameColon();
 }
 
 function validateTags(tags: Readonly<Record<string, string>> | undefined): Record<string, string> {
@@ -618,14 +680,17 @@ function validateTags(tags: Readonly<Record<string, string>> | undefined): Recor
       throw errors.invalidParameter(`Tag key ${key} must be 1 to 128 characters.`);
     if (value.length > 256)
       throw errors.invalidParameter(`Tag value for ${key} must be at most 256 characters.`);
+    // The TagMap doc of the botocore model: "Do not use aws:, AWS:, or any upper or lowercase combination of
+    // such as a prefix for either keys or values".
     if (key.toLowerCase().startsWith('aws:')) {
       throw errors.invalidParameter(`Tag key ${key} is invalid: the aws: prefix is reserved for AWS use.`);
     }
+    if (value.toLowerCase().startsWith('aws:')) throw errors.reservedTagValue(key);
   }
   return { ...tags };
 }
 
-function validateScope(scope: AccessScope): AccessScope {
+function validateScope(scope: AccessScope, rules: UnsettledAnswers['namespaces'] = {}): AccessScope {
   if (scope.type === 'cluster') {
     if (scope.namespaces.length > 0) {
       throw errors.invalidParameter('namespaces cannot be specified when the accessScope type is cluster.');
@@ -642,20 +707,31 @@ function validateScope(scope: AccessScope): AccessScope {
       'At least one namespace is required when the accessScope type is namespace.',
     );
   }
+  // Namespace rules are documented nowhere beyond the wildcard: the alternatives come from the faults.
+  if (rules.maxPerScope !== undefined && scope.namespaces.length > rules.maxPerScope) {
+    throw errors.invalidParameter(
+      `An access scope can have at most ${rules.maxPerScope} namespaces, got ${scope.namespaces.length}.`,
+    );
+  }
   for (const namespace of scope.namespaces) {
     if (namespace.length > 63 || !NAMESPACE.test(namespace)) {
       throw errors.invalidParameter(
         `The namespace ${namespace} is invalid: it must be a DNS-1123 label, optionally ending in a * wildcard.`,
       );
     }
+    if (rules.wildcards === false && namespace.includes('*')) {
+      throw errors.invalidParameter(`The namespace ${namespace} is invalid: wildcards are not supported.`);
+    }
   }
   return { type: 'namespace', namespaces: [...scope.namespaces] };
 }
 
 function nodeGroups(type: AccessEntryType): string[] {
-  // EC2_LINUX -> system:nodes is documented; the others follow what eksctl and the console show (unverified).
+  // EC2_LINUX (the aws CLI's create-access-entry example) and EC2 (a describe-access-entry transcript) are
+  // system:nodes as seen; the others follow what eksctl and the console show (unverified).
   switch (type) {
     case 'EC2_LINUX':
+    case 'EC2':
     case 'HYBRID_LINUX':
       return ['system:nodes'];
     case 'EC2_WINDOWS':
@@ -667,10 +743,13 @@ function nodeGroups(type: AccessEntryType): string[] {
   }
 }
 
+/** The User Guide's table of generated usernames; EC2 (Auto Mode) as a describe-access-entry transcript shows. */
 function defaultUsername(principal: IamPrincipal, type: AccessEntryType): string {
-  if (type === 'FARGATE_LINUX' || type === 'HYBRID_LINUX') return 'system:node:{{SessionName}}';
+  if (type === 'FARGATE_LINUX' || type === 'HYBRID_LINUX' || type === 'EC2')
+    return 'system:node:{{SessionName}}';
   if (NODE_TYPES.has(type)) return 'system:node:{{EC2PrivateDNSName}}';
-  if (principal.kind === 'user') return principal.arn;
+  // The root's generated username is unverified: like a user, its ARN.
+  if (principal.kind === 'user' || principal.kind === 'root') return principal.arn;
   return `arn:${principal.partition}:sts::${principal.accountId}:assumed-role/${principal.name}/{{SessionName}}`;
 }
 

@@ -33,7 +33,7 @@ const STATUS = {
 
 export type EksErrorType = keyof typeof STATUS;
 
-// Messages real AWS returns (../shared/reference/eks-access-entry-api.md, "What real AWS answered").
+// Messages real AWS returns (fidelity.md beside this file names the source of each).
 export const errors = {
   entryInUse: () =>
     new EksApiError(
@@ -81,6 +81,11 @@ export const errors = {
       'InvalidParameterException',
       'The cluster name provided should conform to the regular expression "^[0-9A-Za-z][A-Za-z0-9-_]*"',
     ),
+  // An unknown policy, a malformed ARN or one of another partition: the aws CLI's answer quoted in public
+  // runbooks ("An error occurred (ResourceNotFoundException) when calling the AssociateAccessPolicy operation:
+  // The specified policyArn could not be found.").
+  policyNotFound: () =>
+    new EksApiError('ResourceNotFoundException', 'The specified policyArn could not be found.'),
   // The messages below are not documented anywhere (unverified): the type is the likely one, the text ours.
   invalidParameter: (message: string) => new EksApiError('InvalidParameterException', message),
   policyNotAssociated: () =>
@@ -88,10 +93,27 @@ export const errors = {
       'ResourceNotFoundException',
       'The specified policyArn is not associated with this access entry.',
     ),
-  policyNotFound: (policyArn: string) =>
+  /** The alternative for a missing cluster on access-entry calls (fault `unsettled.missingCluster`). */
+  clusterNotFoundLikeEntry: (name: string) =>
+    new EksApiError(
+      'ResourceNotFoundException',
+      "The specified principalArn could not be found. You can view your available access entries with 'list-access-entries'.",
+      { clusterName: name },
+    ),
+  sessionNameColon: () =>
     new EksApiError(
       'InvalidParameterException',
-      `The specified policyArn is invalid: ${policyArn} does not exist.`,
+      'The username must include a colon before {{SessionName}} or {{SessionNameRaw}}.',
+    ),
+  serviceLinkedOnlyPolicy: (name: string) =>
+    new EksApiError(
+      'InvalidParameterException',
+      `The access policy ${name} can only be associated with access entries of service-linked roles.`,
+    ),
+  reservedTagValue: (key: string) =>
+    new EksApiError(
+      'InvalidParameterException',
+      `Tag value for ${key} is invalid: the aws: prefix is reserved for AWS use.`,
     ),
   tooManyEntries: (limit: number) =>
     new EksApiError(

@@ -7,16 +7,19 @@ export interface Page<T> {
 
 /**
  * Pages a list sorted by key. The token is a cursor (the last key served), not an offset, so entries
- * created or deleted between two calls neither repeat nor vanish from the rest of the listing.
+ * created or deleted between two calls neither repeat nor vanish from the rest of the listing. `pageSize`:
+ * fewer than maxResults a page (EKS may answer less than asked, with a nextToken).
  */
 export function paginate<T>(
   items: readonly T[],
   keyOf: (item: T) => string,
   maxResults: number | undefined,
   nextToken: string | undefined,
+  pageSize: number | undefined = maxResults,
 ): Page<T> {
-  const limit = maxResults ?? 100;
-  if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw errors.maxResults();
+  const asked = maxResults ?? 100;
+  if (!Number.isInteger(asked) || asked < 1 || asked > 100) throw errors.maxResults();
+  const limit = Math.min(asked, pageSize ?? asked);
   const sorted = [...items].sort((a, b) => compare(keyOf(a), keyOf(b)));
   const after = nextToken === undefined ? undefined : decodeToken(nextToken);
   const rest = after === undefined ? sorted : sorted.filter((item) => compare(keyOf(item), after) > 0);

@@ -23,13 +23,32 @@ interface Call {
   readonly labels: readonly string[];
   readonly body: Record<string, unknown>;
   readonly query: URLSearchParams;
+  /** The region the request was signed for (its SigV4 credential scope), when it was signed. */
+  readonly region: string | undefined;
+}
+
+/** A mutating call the emulator carried out, as CloudTrail would record it (see infra/local/eks/cloudtrail.ts). */
+export interface CommittedEksCall {
+  readonly operation: EksOperation;
+  /** The path labels, decoded: cluster, principal, policy. */
+  readonly labels: readonly string[];
+  /** The same labels as they travelled, percent-encoded (CloudTrail records them so). */
+  readonly rawLabels: readonly string[];
+  readonly body: Record<string, unknown>;
+  readonly result: unknown;
+  readonly request: EdgeRequest;
+}
+
+export interface EksHandlerOptions {
+  /** Told of every mutating call once the emulator has done it (whether or not its answer then gets through). */
+  readonly onCommitted?: (call: CommittedEksCall) => void;
 }
 
 /**
  * The restJson1 binding of the emulator. Path labels arrive percent-encoded (`:` as %3A, `/` as %2F): the raw
  * path is split on `/` first and each segment decoded after, so ARNs with paths survive.
  */
-export function createEksHandler(emulator: EksEmulator): ServiceHandler {
+export function createEksHandler(emulator: EksEmulator, options: EksHandlerOptions = {}): ServiceHandler {
   return async (req: EdgeRequest, res: ServerResponse) => {
     const segments = req.rawPath.split('/').slice(1);
     const match = route(req.method, segments);
@@ -58,8 +77,23 @@ export function createEksHandler(emulator: EksEmulator): ServiceHandler {
 
     let result: unknown;
     try {
-      const call: Call = { labels: match.labels, body: json.parseBody(req.body), query: req.query };
+      const call: Call = {
+        labels: match.labels,
+        body: json.parseBody(req.body),
+        query: req.query,
+        region: signedRegion(req),
+      };
       result = match.route.run(emulator, call);
+      if (isMutating(operation)) {
+        options.onCommitted?.({
+          operation,
+          labels: call.labels,
+          rawLabels: rawLabels(segments),
+          body: call.body,
+          result,
+          request: req,
+        });
+      }
     } catch (error) {
       if (fault.kind === 'drop-after-commit') {
         res.socket?.destroy();
@@ -81,6 +115,11 @@ export function createEksHandler(emulator: EksEmulator): ServiceHandler {
 
 function sendError(res: ServerResponse, error: EksApiError): void {
   sendAwsError(res, error.status, error.type, error.message, { extraBody: error.extra });
+}
+
+/** The cluster, principal and policy labels of a path as sent (`/clusters/<name>/access-entries/<arn>/...`). */
+function rawLabels(segments: readonly string[]): string[] {
+  return [segments[1], segments[3], segments[5]].filter((label): label is string => label !== undefined);
 }
 
 function isMutating(operation: EksOperation): boolean {
@@ -201,7 +240,8 @@ const routes = {
   },
   ListAccessPolicies: {
     operation: 'ListAccessPolicies',
-    run: (eks, { query }) => eks.listAccessPolicies(listInput(query)),
+    run: (eks, { query, region }) =>
+      eks.listAccessPolicies({ ...listInput(query), ...(region === undefined ? {} : { region }) }),
   },
   ListTagsForResource: {
     operation: 'ListTagsForResource',
@@ -224,6 +264,16 @@ const routes = {
     },
   },
 } satisfies Record<string, Route>;
+
+/** The region of the SigV4 credential scope (`Credential=AKID/date/region/service/aws4_request`). */
+function signedRegion(req: EdgeRequest): string | undefined {
+  const authorization = req.headers.authorization;
+  const credential =
+    (typeof authorization === 'string' ? /Credential=([^,\s]+)/.exec(authorization)?.[1] : undefined) ??
+    req.query.get('X-Amz-Credential') ??
+    undefined;
+  return credential?.split('/')[2] || undefined;
+}
 
 function label(labels: readonly string[], index: number): string {
   const value = labels[index];

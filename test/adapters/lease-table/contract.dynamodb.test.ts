@@ -1,10 +1,20 @@
 import { leaseTableContract } from '../../support/lease-table-contract';
 import { useDynamoDbLocal } from './local-table';
+import { losingAnswers } from './lost-answers';
 
 // The truth the memory fake is held to: where they disagree, the fake is wrong.
 const local = useDynamoDbLocal();
 
+let answers: ReturnType<typeof losingAnswers> | undefined;
+
 leaseTableContract('LeaseStore on DynamoDB Local', async () => {
   const { store } = await local.freshStore();
-  return { repository: store, history: (requestId) => store.history(requestId) };
+  answers ??= losingAnswers(local.documentClient);
+  const lost = answers;
+  return {
+    repository: store,
+    deliveries: store.deliveries,
+    history: (requestId) => store.history(requestId),
+    loseNextAnswer: () => lost.loseNext(),
+  };
 });

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import type { IntakeDeps } from '../../../functions/app/deps';
+import type { TicketIntakeDeps } from '../../../functions/app/deps';
 import { readRulesYaml } from '../../../functions/config/access-rules-yaml';
 import type { AccessRules } from '../../../functions/core/rules';
 import type { EksEmulator } from '../../../infra/local/eks/emulator';
@@ -7,6 +7,7 @@ import { TICKETING_ROLE } from '../callers';
 import { emulatedEks } from './emulated-access-api';
 import { KnownSenders } from './known-senders';
 import { MemoryLeaseTable } from './memory-lease-table';
+import { MemoryTickets } from './memory-tickets';
 import { RecordingIdentityProofs } from './recording-identity-proofs';
 import { RecordingLog } from './recording-log';
 import { RecordingMetrics } from './recording-metrics';
@@ -41,7 +42,7 @@ export const START_MS = 1_780_000_000_000;
 
 /** IntakeDeps on fakes, with the fakes themselves at hand for the Arrange and Assert steps. */
 export interface FakeWorld {
-  readonly deps: IntakeDeps;
+  readonly deps: TicketIntakeDeps;
   readonly table: MemoryLeaseTable;
   readonly emulator: EksEmulator;
   readonly outcomes: RecordingOutcomes;
@@ -51,6 +52,8 @@ export interface FakeWorld {
   readonly metrics: RecordingMetrics;
   readonly log: RecordingLog;
   readonly clock: ManualClock;
+  /** The webhook integrations' vendors, in memory. */
+  readonly tickets: MemoryTickets;
 }
 
 /**
@@ -61,7 +64,11 @@ export interface FakeWorld {
 /** The SQS sender id of the ticketing integration's role in the fake world. */
 const TICKETING_ROLE_ID = 'AROAFAKETICKETING01';
 
-export function appDeps(overrides: Partial<IntakeDeps> = {}): FakeWorld {
+/** The broker's webhook function's role, the only sender of ticket events, and its SQS sender id. */
+export const WEBHOOK_ROLE = 'arn:aws:iam::111122223333:role/eks-access-broker-local-webhook';
+export const WEBHOOK_SENDER_ID = 'AROAFAKEWEBHOOK0001:webhook';
+
+export function appDeps(overrides: Partial<TicketIntakeDeps> = {}): FakeWorld {
   const clock = new ManualClock(START_MS);
   const table = new MemoryLeaseTable();
   // The emulator stamps its records with the same clock as the broker, so their times compare.
@@ -71,13 +78,17 @@ export function appDeps(overrides: Partial<IntakeDeps> = {}): FakeWorld {
   const proofs = new RecordingIdentityProofs();
   const metrics = new RecordingMetrics();
   const log = new RecordingLog();
-  const deps: IntakeDeps = {
+  const tickets = new MemoryTickets();
+  const deps: TicketIntakeDeps = {
     store: table,
     locks: table,
     eks,
     publisher: outcomes,
     timers,
-    senders: new KnownSenders({ [TICKETING_ROLE_ID]: TICKETING_ROLE }),
+    senders: new KnownSenders({
+      [TICKETING_ROLE_ID]: TICKETING_ROLE,
+      [WEBHOOK_SENDER_ID.split(':')[0] ?? '']: WEBHOOK_ROLE,
+    }),
     rules: SHIPPED_RULES,
     clock: clock.now,
     log,
@@ -88,7 +99,9 @@ export function appDeps(overrides: Partial<IntakeDeps> = {}): FakeWorld {
     proofs,
     nonces: table,
     audience: TEST_AUDIENCE,
+    tickets,
+    webhookSender: WEBHOOK_ROLE,
     ...overrides,
   };
-  return { deps, table, emulator, outcomes, timers, proofs, metrics, log, clock };
+  return { deps, table, emulator, outcomes, timers, proofs, metrics, log, clock, tickets };
 }
