@@ -81,6 +81,8 @@ export interface SafetyWorldOptions extends Pick<LocalBrokerOptions, 'rulesFile'
 export async function startSafetyWorld(options: SafetyWorldOptions = {}): Promise<SafetyWorld> {
   const clock = new TickingClock(options.startMs ?? Date.UTC(2030, 0, 1));
   const local = await startLocalBroker({
+    // The model signs EKS calls with a key that is not the broker's: no CloudTrail-driven repair on its own clock.
+    cloudTrail: false,
     port: 0,
     sweepIntervalMs: 0,
     ...(options.rulesFile ? { rulesFile: options.rulesFile } : {}),
