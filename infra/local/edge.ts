@@ -15,7 +15,15 @@ import { createEksHandler } from './eks/routes';
 import { LocalEventBus } from './eventbridge/local-event-bus';
 import { createEventBridgeHandler } from './eventbridge/routes';
 import type { LocalEventBusOptions } from './eventbridge/types';
-import { BodyTooLargeError, type EdgeRequest, readBody, type ServiceHandler, sendAwsError } from './http';
+import {
+  BodyTooLargeError,
+  closeServer,
+  type EdgeRequest,
+  listen,
+  readBody,
+  type ServiceHandler,
+  sendAwsError,
+} from './http';
 import { createIamHandler } from './iam/routes';
 import { DEFAULT_IDENTITIES_FILE, type LocalIdentities, loadIdentities } from './identities';
 import { type QueryService, queryParameters, queryServiceOf } from './query-xml';
@@ -95,18 +103,6 @@ export const DEFAULT_EDGE_PORT = 4566;
 export const DEFAULT_ACCOUNT_ID = '111122223333';
 export const DEFAULT_REGION = 'us-east-1';
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
-
-export class PortInUseError extends Error {
-  override readonly name = 'PortInUseError';
-  constructor(
-    readonly host: string,
-    readonly port: number,
-  ) {
-    super(
-      `Port ${port} on ${host} is already in use. Stop what listens there or pick another with --port / PORT.`,
-    );
-  }
-}
 
 /** Starts the local edge: one HTTP endpoint for EKS, EventBridge, SQS and (proxied) DynamoDB Local. */
 export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
@@ -301,27 +297,4 @@ async function serveWebhook(
     'content-length': String(payload.length),
   });
   res.end(payload);
-}
-
-function listen(server: ReturnType<typeof createServer>, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException) => {
-      server.off('listening', onListening);
-      reject(error.code === 'EADDRINUSE' ? new PortInUseError(host, port) : error);
-    };
-    const onListening = () => {
-      server.off('error', onError);
-      resolve();
-    };
-    server.once('error', onError);
-    server.once('listening', onListening);
-    server.listen(port, host);
-  });
-}
-
-function closeServer(server: ReturnType<typeof createServer>): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
 }

@@ -6,8 +6,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { PortInUseError } from '../edge';
-import { BodyTooLargeError, readBody } from '../http';
+import { BodyTooLargeError, closeServer, listen, readBody } from '../http';
 import { handleJira, issueEvent, type JiraEvent, MAX_PAGE_SIZE, sendJiraJson } from './routes';
 import { issueJson } from './shapes';
 import { DEFAULT_JIRA_SITE_FILE, type JiraSite, type JiraUser, loadJiraSite } from './site';
@@ -303,10 +302,7 @@ export async function startFakeJira(options: FakeJiraOptions = {}): Promise<Fake
     },
     async close() {
       await webhooks.close();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await closeServer(server);
     },
   };
 }
@@ -317,20 +313,4 @@ function faultMessage(status: number): string {
     return 'You do not have permission to perform this operation (fault injected by the fake Jira).';
   if (status === 429) return 'Rate limit exceeded (fault injected by the fake Jira).';
   return `Service unavailable (fault ${status} injected by the fake Jira).`;
-}
-
-function listen(server: Server, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException) => {
-      server.off('listening', onListening);
-      reject(error.code === 'EADDRINUSE' ? new PortInUseError(host, port) : error);
-    };
-    const onListening = () => {
-      server.off('error', onError);
-      resolve();
-    };
-    server.once('error', onError);
-    server.once('listening', onListening);
-    server.listen(port, host);
-  });
 }

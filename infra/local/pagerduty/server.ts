@@ -1,8 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as z from 'zod';
-import { PortInUseError } from '../edge';
-import { BodyTooLargeError, decodeSegment, readBody } from '../http';
+import { BodyTooLargeError, closeServer, decodeSegment, listen, readBody } from '../http';
 import { DEFAULT_PAGERDUTY_ACCOUNT_FILE, loadPagerDutyAccount, type PagerDutyAccount } from './account';
 import { objectId } from './ids';
 import type { ErrorBody, RestIncident, RestNote } from './shapes';
@@ -295,10 +294,7 @@ export async function startFakePagerDuty(options: FakePagerDutyOptions = {}): Pr
     },
     async close() {
       await dispatcher.close();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await closeServer(server);
     },
   };
 }
@@ -383,20 +379,4 @@ function send(res: ServerResponse, status: number, body: unknown): void {
     'content-length': String(payload.length),
   });
   res.end(payload);
-}
-
-function listen(server: ReturnType<typeof createServer>, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException) => {
-      server.off('listening', onListening);
-      reject(error.code === 'EADDRINUSE' ? new PortInUseError(host, port) : error);
-    };
-    const onListening = () => {
-      server.off('error', onError);
-      resolve();
-    };
-    server.once('error', onError);
-    server.once('listening', onListening);
-    server.listen(port, host);
-  });
 }
