@@ -85,6 +85,80 @@ describe('grant', () => {
     expect(world.metrics.total('AccessGranted')).toBe(1);
   });
 
+  it('writes nothing to the lease table on a fresh grant but the lease, one read and its last save', async () => {
+    // Arrange
+    const world = appDeps();
+    const event = grantEvent();
+
+    // Act
+    const result = await send(world, event);
+
+    // Assert: the state the grant records ahead of its create went with the lease, in createLease's write;
+    // withLock ran on the lock createLease took (a `lock` would be the request taking it).
+    expect(result.status).toBe('granted');
+    expect(Object.fromEntries(world.table.calls)).toEqual({
+      createLease: 1,
+      withLock: 1,
+      readSubject: 1,
+      saveLease: 1,
+    });
+    expect(world.table.stateOf({ clusterName: 'demo', principalArn: DEVELOPER })).toEqual({
+      entryOwned: true,
+      touched: { [EDIT]: null },
+    });
+  });
+
+  it('grants a subject afresh once its last lease ended: the broker holds nothing of it again', async () => {
+    // Arrange: a grant, revoked: the entry the broker created is gone, and its state holds nothing.
+    const world = appDeps();
+    const first = grantEvent();
+    await send(world, first);
+    await send(world, revokeEvent(requestIdOf(first)));
+    world.table.calls.clear();
+    const calls = world.emulator.totalCalls();
+
+    // Act
+    const again = await send(world, grantEvent());
+
+    // Assert
+    expect(again.status).toBe('granted');
+    expect(world.emulator.totalCalls() - calls).toBe(2);
+    expect(Object.fromEntries(world.table.calls)).toEqual({
+      createLease: 1,
+      withLock: 1,
+      readSubject: 1,
+      saveLease: 1,
+    });
+  });
+
+  it('finishes a grant that died between its create and its association: the redelivery takes the entry as its own, and the revoke deletes it', async () => {
+    // Arrange: EKS takes the entry, then the invocation dies (the association answers 500 every time).
+    const world = appDeps();
+    const event = grantEvent();
+    world.emulator.faults.configure({ serverErrorRate: 1, operations: ['AssociateAccessPolicy'] });
+    const died = await send(world, event).catch((error: unknown) => error);
+    const afterDeath = world.table.stateOf({ clusterName: 'demo', principalArn: DEVELOPER });
+    world.emulator.faults.configure({});
+
+    // Act
+    const redelivered = await send(world, event);
+    const during = accessOf(world, DEVELOPER);
+    await send(world, revokeEvent(requestIdOf(event)));
+
+    // Assert
+    expect(died).toMatchObject({ name: 'RetryableError' });
+    expect(afterDeath).toEqual({ entryOwned: true, touched: { [EDIT]: null } });
+    expect(redelivered.status).toBe('granted');
+    expect(during).toEqual([[EDIT, namespaces('team-a', 'team-b')]]);
+    expect(entryOf(world, DEVELOPER)).toBeUndefined();
+    expect(appliedMutations(world)).toEqual([
+      'CreateAccessEntry',
+      'AssociateAccessPolicy',
+      'DeleteAccessEntry',
+    ]);
+    expect(world.outcomes.types().map(([type]) => type)).toEqual(['Access Granted', 'Access Revoked']);
+  });
+
   it('changes nothing on a duplicate delivery: no EKS call, no second outcome', async () => {
     // Arrange
     const world = appDeps();

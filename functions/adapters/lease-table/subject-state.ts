@@ -4,7 +4,7 @@
  */
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ConcurrentModificationError } from '../../core/errors';
-import type { Subject, SubjectState } from '../../core/model';
+import { holdsNothing, type Subject, type SubjectState } from '../../core/model';
 import { describeSubject } from '../../core/subject';
 import { touchedItem } from './items';
 import { subjectItemKey } from './schema';
@@ -30,24 +30,46 @@ export async function saveSubjectState(
   }
 }
 
-/** The subject's state on its item, only while `lockOwner` holds the lock; the item's version counts saves. */
+/**
+ * The subject's state on its item, only while `lockOwner` holds the lock; the item's version counts saves. A
+ * state saved is no longer the one createLease recorded ahead: `aheadBy` goes. A state that holds nothing is
+ * kept as none (read back as the empty state), so the subject's next grant records its state ahead again.
+ */
 export function subjectStateUpdate(
   tableName: string,
   subject: Subject,
   state: SubjectState,
   lockOwner: string,
 ) {
+  if (holdsNothing(state)) {
+    return {
+      TableName: tableName,
+      Key: subjectItemKey(subject),
+      UpdateExpression:
+        'SET #version = if_not_exists(#version, :zero) + :one REMOVE #entryOwned, #touched, #aheadBy',
+      ConditionExpression: '#lockOwner = :owner',
+      ExpressionAttributeNames: {
+        '#entryOwned': 'entryOwned',
+        '#touched': 'touched',
+        '#version': 'version',
+        '#lockOwner': 'lockOwner',
+        '#aheadBy': 'aheadBy',
+      },
+      ExpressionAttributeValues: { ':zero': 0, ':one': 1, ':owner': lockOwner },
+    };
+  }
   return {
     TableName: tableName,
     Key: subjectItemKey(subject),
     UpdateExpression:
-      'SET #entryOwned = :entryOwned, #touched = :touched, #version = if_not_exists(#version, :zero) + :one',
+      'SET #entryOwned = :entryOwned, #touched = :touched, #version = if_not_exists(#version, :zero) + :one REMOVE #aheadBy',
     ConditionExpression: '#lockOwner = :owner',
     ExpressionAttributeNames: {
       '#entryOwned': 'entryOwned',
       '#touched': 'touched',
       '#version': 'version',
       '#lockOwner': 'lockOwner',
+      '#aheadBy': 'aheadBy',
     },
     ExpressionAttributeValues: {
       ':entryOwned': state.entryOwned,
