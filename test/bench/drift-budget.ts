@@ -135,9 +135,11 @@ export async function driftBudget(ctx: BenchContext): Promise<void> {
       'live-lease index entries read per run (DynamoDB, not EKS)',
       round(pass.leasesRead / pass.runs),
     );
+    // The minute's budget spent within the run's 50 s, and 5% for where the measured window falls.
+    const driftRateBar = callsPerSecond * (TIMEOUT_MS / (TIMEOUT_MS - MARGIN_MS)) * 1.05;
     row(ctx.rows, BENCH, 'EKS calls / s on drift while grants ran (real time)', round(latency.driftRate, 2), {
-      bar: `<= ${round(callsPerSecond * (TIMEOUT_MS / (TIMEOUT_MS - MARGIN_MS)), 2)} (the minute's budget over 50 s)`,
-      pass: latency.driftRate <= callsPerSecond * (TIMEOUT_MS / (TIMEOUT_MS - MARGIN_MS)) * 1.05,
+      bar: `<= ${round(driftRateBar, 2)} (the minute's budget over 50 s, + 5% for the window)`,
+      pass: latency.driftRate <= driftRateBar,
     });
     row(ctx.rows, BENCH, 'grant p50 without the drift check (ms)', round(latency.without, 1));
     row(ctx.rows, BENCH, 'grant p50 while it runs (ms)', round(latency.with, 1));
