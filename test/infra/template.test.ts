@@ -17,6 +17,7 @@ import {
   LEASE_TABLE_TTL_ATTRIBUTE,
   SUBJECT_AUDIT_INDEX,
 } from '../../functions/adapters/lease-table/schema';
+import { DEFAULT_LOCK_TTL_SECONDS } from '../../functions/adapters/lease-table/subject-lock';
 import { VENDOR_TIMEOUT_MS } from '../../functions/adapters/vendor-http';
 import { loadRulesFile } from '../../functions/config/access-rules-file';
 import { readRulesYaml } from '../../functions/config/access-rules-yaml';
@@ -108,6 +109,15 @@ function functionProperties(key: string): Record<string, unknown> {
 }
 
 describe('packaged template', () => {
+  it('stops every function that takes subject locks before a lock it took runs out: no stalled invocation acts on a subject another has taken over', () => {
+    // A lock lasts DEFAULT_LOCK_TTL_SECONDS from when it was taken; Lambda stops an invocation at its timeout
+    // from its start: a timeout no longer than the lock's life ends the holder first (an extension stalled past
+    // its lock can then never announce what another invocation contradicts).
+    for (const [key] of BROKER_FUNCTIONS) {
+      expect(Number(functionProperties(key).Timeout), key).toBeLessThanOrEqual(DEFAULT_LOCK_TTL_SECONDS);
+    }
+  });
+
   it('gives every function its own role, nodejs22.x on arm64, and the broker environment', () => {
     const roles = new Set<string>();
     for (const [key, file] of FUNCTIONS) {
