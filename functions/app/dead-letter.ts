@@ -1,5 +1,5 @@
 import { parseRequest } from '../core/contract';
-import { fingerprintOf } from '../core/leases';
+import { fingerprintOf, newLease } from '../core/leases';
 import type { BrokerRequest, Caller, Lease, Rejection } from '../core/model';
 import * as outcomes from '../core/outcomes';
 import { idempotencyConflict, otherIntegration, unknownRequest } from '../core/rejections';
@@ -239,9 +239,37 @@ async function refuseOrFail(
   if (!decision.allowed && !CALLER_CODES.has(decision.rejection.code)) {
     return reject(deps, request, decision.rejection);
   }
-  await deps.publisher.publish([outcomes.deadLettered(request, reason)]);
-  return { status: 'failed', requestId: request.requestId };
+  // The failure is recorded before it is told: a lease failing from the start (never applied, not wanted, due
+  // at once), so the requestId is spent on it. The same request sent again later is a duplicate of this failure,
+  // never a grant that would end with a contradicting `Access Revoked`; and whoever meets the lease before its
+  // end is saved (this function again, the sweeper) finishes the failure with the same answer.
+  const now = nowSeconds(deps);
+  const allowed = decision.allowed
+    ? { ruleId: decision.rule.id, maxDurationSeconds: decision.maxDurationSeconds }
+    : { ruleId: NO_RULE, maxDurationSeconds: request.durationSeconds };
+  const failing: Lease = {
+    ...newLease(request, allowed, now, caller),
+    expiresAt: now,
+    endReason: 'failed',
+    lastError: reason,
+  };
+  const created = await deps.store.createLease(
+    failing,
+    auditEvent(deps, failing, 'failing', 'dead-letter', { error: reason }),
+  );
+  const lease = created.created ? failing : created.existing;
+  // Taken meanwhile by a delivery of another request with this id: its answer was the conflict.
+  if (!created.created && created.fingerprint !== fingerprintOf(request)) {
+    return reject(deps, request, idempotencyConflict(request.requestId));
+  }
+  if (lease === undefined) throw new Error(`Lease ${request.requestId} is taken but could not be read`);
+  return lease.status === 'pending'
+    ? abandonGrant(deps, request, lease, reason)
+    : { status: 'settled', lease };
 }
+
+/** The rule of a lease recorded only to spend its requestId on a failure the rules never decided. */
+const NO_RULE = 'none: dead-lettered before its requester could be proven';
 
 function reject(deps: AppDeps, request: BrokerRequest, rejection: Rejection): Promise<DeadLetterResult> {
   return publishRejection(deps, rejection, { request });

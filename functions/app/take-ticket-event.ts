@@ -102,6 +102,19 @@ async function run(
           );
         }
         break;
+      case 'revoke-responder': {
+        // One lease per acknowledgement: `<requestId>:<acknowledged at>`, among the responder's role's leases
+        // (and `<requestId>` alone, as leases granted before acknowledgements were told apart are named).
+        const { leases } = await deps.store.readSubject(decision.subject);
+        const base = decision.request.requestId;
+        for (const lease of leases) {
+          if (lease.requestId !== base && !lease.requestId.startsWith(`${base}:`)) continue;
+          results.push(
+            await handleRequest(deps, { ...decision.request, requestId: lease.requestId }, caller),
+          );
+        }
+        break;
+      }
       case 'refuse':
         results.push(
           await publishRejection(deps, decision.rejection, {

@@ -183,7 +183,7 @@ describe('dead letter', () => {
       expect((await world.table.findLease(requestIdOf(event)))?.status).toBe('active');
     });
 
-    it('never recorded gets its failure, or the rules refusal when the rules refuse it', async () => {
+    it('never recorded gets its failure, recorded so that the same request sent again is a duplicate of it; or the rules refusal when the rules refuse it', async () => {
       // Arrange
       const world = appDeps();
       const allowed = grantEvent();
@@ -196,6 +196,9 @@ describe('dead letter', () => {
       // Act
       const failed = await settleDeadLetter(world.deps, letter(JSON.stringify(allowed)));
       const rejected = await settleDeadLetter(world.deps, letter(JSON.stringify(refused)));
+      // The requester sends the failed request again (found by the simulator: it was granted, then revoked at
+      // its expiry, after its failure had been announced).
+      const again = await send(world, { ...allowed, id: crypto.randomUUID() });
 
       // Assert
       expect(failed).toEqual({ status: 'failed', requestId: requestIdOf(allowed) });
@@ -207,7 +210,15 @@ describe('dead letter', () => {
         ['Access Grant Failed', requestIdOf(allowed), true],
         ['Access Grant Rejected', requestIdOf(refused), undefined],
       ]);
-      expect(await world.table.findLease(requestIdOf(allowed))).toBeUndefined();
+      expect(again.status).toBe('duplicate');
+      expect(await world.table.findLease(requestIdOf(allowed))).toMatchObject({
+        status: 'ended',
+        endReason: 'failed',
+        ruleId: 'developers-view-edit',
+      });
+      expect(auditTypes(world, requestIdOf(allowed))).toEqual(['failing', 'failed']);
+      expect(await world.table.findLease(requestIdOf(refused))).toBeUndefined();
+      expect(world.emulator.mutations()).toEqual([]);
     });
   });
 

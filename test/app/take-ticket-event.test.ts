@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { sweep } from '../../functions/app/expiry';
 import { takeQueued } from '../../functions/app/intake';
 import { RetryableError } from '../../functions/core/errors';
 import type { RejectionCode } from '../../functions/core/model';
@@ -597,7 +598,10 @@ describe('a ticket event', () => {
 });
 
 describe('a PagerDuty ticket event', () => {
-  const requestId = `pagerduty:${INCIDENT_ID}:${RESPONDER}`;
+  /** One lease per acknowledgement: the incident's (pagerDutyIncident) was at 2026-05-28T20:26:30Z. */
+  const requestId = `pagerduty:${INCIDENT_ID}:${RESPONDER}:2026-05-28T20:26:30Z`;
+  const resolvedIncident = () =>
+    pagerDutyIncident({ status: 'resolved', assignees: [], acknowledgements: [] });
   const incidentTicket = { system: 'pagerduty', key: INCIDENT_ID, url: INCIDENT_URL };
   const reason = `PagerDuty incident #42 (${INCIDENT_ID}) acknowledged by responder ${RESPONDER}`;
 
@@ -678,6 +682,61 @@ describe('a PagerDuty ticket event', () => {
       ['Access Revoked', requestId],
     ]);
     expect(await world.table.findLease(requestId)).toMatchObject({ status: 'ended', endReason: 'requested' });
+  });
+
+  it('gives access again to a responder who acknowledges the reopened incident, and the next resolve takes it back', async () => {
+    // Arrange: acknowledged, resolved, then reopened and acknowledged again an hour later.
+    const world = appDeps();
+    world.tickets.incidents.set(INCIDENT_ID, pagerDutyIncident());
+    await deliver(world, pagerDutyEvent());
+    world.tickets.incidents.set(INCIDENT_ID, resolvedIncident());
+    await deliver(world, pagerDutyEvent('incident.resolved'));
+    const second = `pagerduty:${INCIDENT_ID}:${RESPONDER}:2026-05-28T21:30:00Z`;
+    world.tickets.incidents.set(
+      INCIDENT_ID,
+      pagerDutyIncident({ acknowledgements: [{ user: RESPONDER, at: '2026-05-28T21:30:00Z' }] }),
+    );
+
+    // Act
+    const again = await deliver(world, pagerDutyEvent());
+    const during = accessOf(world, RESPONDER_ROLE);
+    world.tickets.incidents.set(INCIDENT_ID, resolvedIncident());
+    const resolvedAgain = await deliver(world, pagerDutyEvent('incident.resolved'));
+
+    // Assert
+    expect(again).toMatchObject({ status: 'ticket', results: [{ status: 'granted' }] });
+    expect(during).toEqual([[ADMIN, { type: 'cluster' }]]);
+    expect(resolvedAgain).toMatchObject({ status: 'ticket', results: [{ status: 'revoked' }] });
+    expect(accessOf(world, RESPONDER_ROLE)).toBeUndefined();
+    expect(world.outcomes.types()).toEqual([
+      ['Access Granted', requestId],
+      ['Break Glass Access Granted', requestId],
+      ['Access Revoked', requestId],
+      ['Access Granted', second],
+      ['Break Glass Access Granted', second],
+      ['Access Revoked', second],
+    ]);
+  });
+
+  it('does not grant again a lease that ran out while the same acknowledgement stands', async () => {
+    // Arrange: the break-glass hour runs out while the incident is still acknowledged.
+    const world = appDeps();
+    world.tickets.incidents.set(INCIDENT_ID, pagerDutyIncident());
+    await deliver(world, pagerDutyEvent());
+    world.clock.advance(3600 + 5);
+    await sweep(world.deps);
+
+    // Act: another webhook of the incident (the acknowledgement delivered again, a note, an escalation).
+    const later = await deliver(world, pagerDutyEvent());
+
+    // Assert
+    expect(later).toMatchObject({ status: 'ticket', results: [{ status: 'duplicate' }] });
+    expect(accessOf(world, RESPONDER_ROLE)).toBeUndefined();
+    expect(world.outcomes.types().map(([type]) => type)).toEqual([
+      'Access Granted',
+      'Break Glass Access Granted',
+      'Access Revoked',
+    ]);
   });
 
   it('acknowledged by a responder the integration does not map is refused RESPONDER_NOT_MAPPED', async () => {

@@ -229,7 +229,7 @@ describe('write-back', () => {
     expect(published).toEqual(['Access Granted', 'Break Glass Access Granted']);
     expect(results.map((result) => result.status).sort()).toEqual(['skipped', 'written']);
     expect(world.tickets.written.get(INCIDENT_ID)).toEqual([
-      `Break-glass access granted (request pagerduty:${INCIDENT_ID}:${RESPONDER}).\n\n` +
+      `Break-glass access granted (request pagerduty:${INCIDENT_ID}:${RESPONDER}:2026-05-28T20:26:30Z).\n\n` +
         `EKS holds AmazonEKSClusterAdminPolicy for ${RESPONDER_ROLE} on cluster demo, cluster-wide. ` +
         `The broker takes it back at ${iso(START + 3600)}.\n\n` +
         `Acknowledged by pagerduty:${RESPONDER}.`,

@@ -73,8 +73,21 @@ function grantThenRevoke(requestId: string): string[][] {
   return [types.slice(0, 2).sort(), types.slice(2)];
 }
 
+/** The requestId of a refusal about a responder: the incident and the user. */
 function requestIdOf(incidentId: string, userId: string): string {
   return `pagerduty:${incidentId}:${userId}`;
+}
+
+/**
+ * Acknowledges the incident as the user (reopening it if it was resolved), and answers the requestId of the grant
+ * that acknowledgement asks for: one lease per acknowledgement, named by its instant to the second.
+ */
+function acknowledge(incidentId: string, userId: string): string {
+  const incident = pagerDuty.acknowledge(incidentId, userId);
+  const at = incident.acknowledgements.find((ack) => ack.acknowledger.id === userId)?.at;
+  if (at === undefined) throw new Error(`${userId} has no acknowledgement of ${incidentId}`);
+  const second = new Date(Math.floor(Date.parse(at) / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  return `${requestIdOf(incidentId, userId)}:${second}`;
 }
 
 /** The HTTP statuses the edge answered to each attempt of each delivery about an incident. */
@@ -88,10 +101,9 @@ function answersAbout(incidentId: string): (number | undefined)[][] {
 describe('an incident of a mapped service', () => {
   it("gives its acknowledging responder's role break-glass cluster admin, notes it, and takes it back when resolved", async () => {
     const incident = trigger({ title: 'Payments API 5xx', serviceId: PD_MAPPED_SERVICE });
-    const requestId = requestIdOf(incident.id, PD_ALICE);
     await settle(broker);
 
-    pagerDuty.acknowledge(incident.id, PD_ALICE);
+    const requestId = acknowledge(incident.id, PD_ALICE);
     const announced = await outcome(broker, requestId, 'Break Glass Access Granted');
     const granted = await outcome(broker, requestId, 'Access Granted');
     const grantNotes = await notes(broker, incident.id, 1);
@@ -142,6 +154,43 @@ describe('an incident of a mapped service', () => {
     expect(pagerDuty.notes(incident.id).map((note) => note.user.id)).toEqual(['PUSR0EB', 'PUSR0EB']);
   });
 
+  it('gives the responder access again when they reopen the resolved incident acknowledged, and takes it back at the next resolve', async () => {
+    const incident = trigger({ title: 'Payments API 5xx again', serviceId: PD_MAPPED_SERVICE });
+    const first = acknowledge(incident.id, PD_ALICE);
+    await outcome(broker, first, 'Access Granted');
+    pagerDuty.resolve(incident.id, PD_ALICE);
+    await outcome(broker, first, 'Access Revoked');
+    await settle(broker);
+    // The acknowledgement instant is kept to the second: the next one must fall in another second.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+
+    const second = acknowledge(incident.id, PD_ALICE);
+    await outcome(broker, second, 'Access Granted');
+    await settle(broker);
+    const during = policiesOf(broker, ONCALL_ALICE);
+    pagerDuty.resolve(incident.id, PD_ALICE);
+    await outcome(broker, second, 'Access Revoked');
+    await settle(broker);
+
+    expect(second).not.toBe(first);
+    expect(
+      pagerDuty
+        .deliveries()
+        .filter((delivery) => delivery.incidentId === incident.id)
+        .map((delivery) => delivery.eventType),
+    ).toEqual([
+      'incident.triggered',
+      'incident.acknowledged',
+      'incident.resolved',
+      'incident.reopened',
+      'incident.resolved',
+    ]);
+    expect(during).toEqual([[ADMIN, HELD_CLUSTER_WIDE]]);
+    expect(grantThenRevoke(first)).toEqual(GRANTED_THEN_REVOKED);
+    expect(grantThenRevoke(second)).toEqual(GRANTED_THEN_REVOKED);
+    expect(entryOf(broker, ONCALL_ALICE)).toBeUndefined();
+  });
+
   it('refuses a responder who maps to no role (RESPONDER_NOT_MAPPED), notes why, and gives no access', async () => {
     const incident = trigger({
       title: 'Payments queue backlog',
@@ -175,9 +224,8 @@ describe('webhook signatures', () => {
   it('accepts a delivery signed with the new and the old secret while the stored secret is still the old one', async () => {
     pagerDuty.setWebhooks([{ url: webhookUrl, secrets: ['pd-rotated-webhook-secret', secret] }]);
     const incident = trigger({ title: 'Payments latency', serviceId: PD_MAPPED_SERVICE });
-    const requestId = requestIdOf(incident.id, PD_ALICE);
 
-    pagerDuty.acknowledge(incident.id, PD_ALICE);
+    const requestId = acknowledge(incident.id, PD_ALICE);
     await outcome(broker, requestId, 'Access Granted');
     pagerDuty.resolve(incident.id, PD_ALICE);
     await outcome(broker, requestId, 'Access Revoked');
@@ -201,9 +249,8 @@ describe('webhook signatures', () => {
     const queued = queuedRequests(broker);
     const mutations = broker.edge.eks.mutations().length;
     const incident = trigger({ title: 'Payments down', serviceId: PD_MAPPED_SERVICE });
-    const requestId = requestIdOf(incident.id, PD_ALICE);
 
-    pagerDuty.acknowledge(incident.id, PD_ALICE);
+    const requestId = acknowledge(incident.id, PD_ALICE);
     await settle(broker);
 
     const answers = answersAbout(incident.id);
@@ -233,10 +280,9 @@ describe('webhook signatures', () => {
 
   it('takes no unmapped service: an incident of one is acknowledged and nobody gets access', async () => {
     const incident = trigger({ title: 'Marketing site down', serviceId: UNMAPPED_SERVICE });
-    const requestId = requestIdOf(incident.id, PD_ALICE);
     const mutations = broker.edge.eks.mutations().length;
 
-    pagerDuty.acknowledge(incident.id, PD_ALICE);
+    const requestId = acknowledge(incident.id, PD_ALICE);
     await settle(broker);
 
     expect(outcomeTypes(broker, requestId)).toEqual([]);

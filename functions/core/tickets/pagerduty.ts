@@ -1,14 +1,16 @@
 /**
  * What a PagerDuty incident, read back with the broker's own API key, asks of the broker: break-glass access
  * for each responder who acknowledged it and is assigned to it, for that responder's own mapped role, while it
- * is open; none once it is resolved. One lease per responder per incident (requestId
- * `<integration id>:<incident id>:<user id>`), so every webhook of an incident can safely ask for all of them.
+ * is open; none once it is resolved. One lease per responder per acknowledgement (requestId
+ * `<integration id>:<incident id>:<user id>:<acknowledged at>`), so every webhook of an incident can safely ask
+ * for all of them, a lease that ran out is not granted again by a later webhook, and a responder who
+ * acknowledges the incident again once it was reopened (or went back to triggered) gets access again.
  *
  * PagerDuty assigns an incident to whoever acknowledges it, so "assigned" mostly catches a reassignment after
  * the acknowledgement, read back before the broker acted on it. Who may get access at all is the integration's
  * `users` mapping: the allow-list of responders, each mapped to their own role.
  */
-import type { Rejection, RevokeRequest } from '../model';
+import type { Rejection } from '../model';
 import type { PagerDutyWebhook } from './config';
 import type { TicketDecision } from './decision';
 import type { PagerDutyIncident } from './read-back';
@@ -54,30 +56,44 @@ export function decidePagerDuty(input: PagerDutyInput): readonly TicketDecision[
       },
     ];
   }
-  return incident.status === 'resolved' ? resolved(input, incident) : open(input, incident, service.cluster);
+  return incident.status === 'resolved'
+    ? resolved(input, incident, service.cluster)
+    : open(input, incident, service.cluster);
 }
 
 /**
  * Every responder the incident may have given access loses it. A resolved incident reads back with no
- * assignments and no acknowledgements, so who had access cannot be read from it: every user the integration
- * maps is revoked, and the use case skips each revoke whose requestId has no lease.
+ * assignments and no acknowledgements, so who had access cannot be read from it: the leases of every user the
+ * integration maps are looked for on that user's role (one per acknowledgement), and each found is revoked.
  */
-function resolved(input: PagerDutyInput, incident: PagerDutyIncident): readonly TicketDecision[] {
-  const requests: RevokeRequest[] = [];
+function resolved(
+  input: PagerDutyInput,
+  incident: PagerDutyIncident,
+  cluster: string,
+): readonly TicketDecision[] {
+  const decisions: TicketDecision[] = [];
   for (const user of new Set(input.config.users.map((u) => u.id))) {
+    const principal = roleOf(input.config, user);
+    if (principal === undefined) continue;
     const revoke = parseTicketRequest('revoke', {
       requestId: requestIdOf(input.event.integration, incident.id, user),
       requestedBy: 'pagerduty',
       reason: `PagerDuty incident #${incident.number} resolved`,
     });
-    if (revoke.ok) requests.push(revoke.request);
+    if (revoke.ok) {
+      decisions.push({
+        kind: 'revoke-responder',
+        subject: { clusterName: cluster, principalArn: principal },
+        request: revoke.request,
+      });
+    }
   }
-  if (requests.length === 0) {
+  if (decisions.length === 0) {
     return [
       { kind: 'ignore', why: `incident ${incident.id} is resolved and the integration maps no responder` },
     ];
   }
-  return [{ kind: 'revoke', requests }];
+  return decisions;
 }
 
 /** Each acknowledger who is assigned and mapped gets break-glass access; the webhook's agent hears why not. */
@@ -89,10 +105,10 @@ function open(
   const { event, config } = input;
   const ticket = ticketFor('pagerduty', incident.id, incident.url);
   const decisions: TicketDecision[] = [];
-  for (const user of new Set(incident.acknowledgements.map((a) => a.user))) {
+  for (const [user, acknowledgedAt] of firstAcknowledgements(incident)) {
     const role = roleOf(config, user);
     if (role === undefined || !incident.assignees.includes(user)) continue;
-    const requestId = requestIdOf(event.integration, incident.id, user);
+    const requestId = `${requestIdOf(event.integration, incident.id, user)}:${acknowledgedAt}`;
     const grant = parseTicketRequest('grant', {
       requestId,
       clusterName: cluster,
@@ -128,6 +144,24 @@ function open(
     ];
   }
   return decisions;
+}
+
+/**
+ * Each acknowledging user with the instant of their first acknowledgement the incident shows, to the second
+ * (`2025-03-01T10:00:00Z`): the same on every read-back until the incident is resolved or goes back to
+ * triggered, which clear its acknowledgements. An instant PagerDuty wrote otherwise is kept as it came.
+ */
+function firstAcknowledgements(incident: PagerDutyIncident): Map<string, string> {
+  const first = new Map<string, string>();
+  for (const { user, at } of incident.acknowledgements) {
+    const ms = Date.parse(at);
+    const instant = Number.isNaN(ms)
+      ? at
+      : new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+    const seen = first.get(user);
+    if (seen === undefined || instant < seen) first.set(user, instant);
+  }
+  return first;
 }
 
 /** The IAM role a PagerDuty user maps to. */

@@ -33,10 +33,15 @@ export const JIRA_DELIVERY_HEADER = 'x-atlassian-webhook-identifier';
 
 const JIRA_EVENTS: readonly string[] = ['jira:issue_created', 'jira:issue_updated'];
 /**
- * What a PagerDuty webhook may start: an acknowledgement grants its responder, a resolution revokes. Others
- * (triggered: nobody has acknowledged yet; reassigned, escalated, annotated...) change no access.
+ * What a PagerDuty webhook may start: an acknowledgement grants its responder, a resolution revokes, a reopening
+ * may come back acknowledged (the read-back tells). Others (triggered: nobody has acknowledged yet; reassigned,
+ * escalated, annotated...) change no access.
  */
-const PAGERDUTY_EVENTS: readonly string[] = ['incident.acknowledged', 'incident.resolved'];
+const PAGERDUTY_EVENTS: readonly string[] = [
+  'incident.acknowledged',
+  'incident.resolved',
+  'incident.reopened',
+];
 
 /** A delivery id: printable ASCII without blanks, short enough to key the table (the vendors' are ~26-36). */
 const DELIVERY_ID = /^[\x21-\x7e]{1,128}$/;

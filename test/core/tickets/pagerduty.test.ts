@@ -60,10 +60,11 @@ function input(overrides: Partial<PagerDutyInput> = {}): PagerDutyInput {
 
 const TICKET = { system: 'pagerduty', key: 'Q1ABC', url: URL };
 
-function grant(user: string, role: string): GrantRequest {
+/** The grant of `user`'s acknowledgement at `at` (the incident's first one by default). */
+function grant(user: string, role: string, at = '2025-03-01T10:00:00Z'): GrantRequest {
   return {
     kind: 'grant',
-    requestId: `pagerduty:Q1ABC:${user}`,
+    requestId: `pagerduty:Q1ABC:${user}:${at}`,
     clusterName: 'demo',
     principalArn: `arn:aws:iam::111122223333:role/${role}`,
     policyArn: 'arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy',
@@ -80,6 +81,15 @@ function grant(user: string, role: string): GrantRequest {
 /** The fingerprint the lease of a grant decision would carry. */
 function fingerprintOfGrant(decision: TicketDecision | undefined): string {
   return decision?.kind === 'grant' ? fingerprintOf(decision.request) : `no grant: ${decision?.kind}`;
+}
+
+/** What a resolved incident asks for `user`: every lease of their role named `pagerduty:Q1ABC:<user>:<at>`. */
+function revokeResponder(user: string, role: string): TicketDecision {
+  return {
+    kind: 'revoke-responder',
+    subject: { clusterName: 'demo', principalArn: `arn:aws:iam::111122223333:role/${role}` },
+    request: revoke(user),
+  };
 }
 
 function revoke(user: string): RevokeRequest {
@@ -111,7 +121,50 @@ describe('an acknowledged PagerDuty incident', () => {
 
     expect(decidePagerDuty(input({ event: event('incident.acknowledged', BOB), incident: read }))).toEqual([
       { kind: 'grant', request: grant(ALICE, 'oncall-alice'), approvedBy: 'pagerduty:PUSR0AL' },
-      { kind: 'grant', request: grant(BOB, 'oncall-bob'), approvedBy: 'pagerduty:PUSR0BO' },
+      {
+        kind: 'grant',
+        request: grant(BOB, 'oncall-bob', '2025-03-01T10:01:00Z'),
+        approvedBy: 'pagerduty:PUSR0BO',
+      },
+    ]);
+  });
+
+  it('names each grant by the acknowledgement it answers: the same one read again asks for the same lease, one after a reopen for a new one', () => {
+    // Arrange: PagerDuty may write the same instant with milliseconds or an offset.
+    const sameAcknowledgement = [
+      '2025-03-01T10:00:00Z',
+      '2025-03-01T10:00:00.456Z',
+      '2025-03-01T11:00:00+01:00',
+    ];
+    const reopened = incident({ acknowledgements: [{ user: ALICE, at: '2025-03-01T11:30:00Z' }] });
+
+    // Act
+    const requestIds = sameAcknowledgement.map((at) => {
+      const [decision] = decidePagerDuty(
+        input({ incident: incident({ acknowledgements: [{ user: ALICE, at }] }) }),
+      );
+      return decision?.kind === 'grant' ? decision.request.requestId : decision?.kind;
+    });
+    const [again] = decidePagerDuty(input({ incident: reopened }));
+
+    // Assert
+    expect(new Set(requestIds)).toEqual(new Set(['pagerduty:Q1ABC:PUSR0AL:2025-03-01T10:00:00Z']));
+    expect(again).toEqual({
+      kind: 'grant',
+      request: grant(ALICE, 'oncall-alice', '2025-03-01T11:30:00Z'),
+      approvedBy: 'pagerduty:PUSR0AL',
+    });
+  });
+
+  it('grants on a reopening that came back acknowledged, as the read-back shows it', () => {
+    const reopened = incident({ acknowledgements: [{ user: ALICE, at: '2025-03-01T12:00:00Z' }] });
+
+    expect(decidePagerDuty(input({ event: event('incident.reopened'), incident: reopened }))).toEqual([
+      {
+        kind: 'grant',
+        request: grant(ALICE, 'oncall-alice', '2025-03-01T12:00:00Z'),
+        approvedBy: 'pagerduty:PUSR0AL',
+      },
     ]);
   });
 
@@ -269,7 +322,8 @@ describe('a resolved or unmapped PagerDuty incident', () => {
     const read = incident({ status: 'resolved', assignees: [], acknowledgements: [] });
 
     expect(decidePagerDuty(input({ event: event('incident.resolved', BOB), incident: read }))).toEqual([
-      { kind: 'revoke', requests: [revoke(ALICE), revoke(BOB)] },
+      revokeResponder(ALICE, 'oncall-alice'),
+      revokeResponder(BOB, 'oncall-bob'),
     ]);
   });
 
@@ -285,7 +339,8 @@ describe('a resolved or unmapped PagerDuty incident', () => {
     });
 
     expect(decidePagerDuty(input({ config, incident: read }))).toEqual([
-      { kind: 'revoke', requests: [revoke(ALICE), revoke(BOB)] },
+      revokeResponder(ALICE, 'oncall-alice'),
+      revokeResponder(BOB, 'oncall-bob'),
     ]);
   });
 

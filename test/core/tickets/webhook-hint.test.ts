@@ -242,6 +242,20 @@ describe('readWebhook: PagerDuty', () => {
     });
   });
 
+  it('reads a reopening (which may come back acknowledged: the read-back tells) with the user who reopened it', () => {
+    // Act
+    const hint = readWebhook(
+      PAGERDUTY_WEBHOOK,
+      pagerDutyDelivery(pagerDuty('event.event_type', 'incident.reopened')),
+    );
+
+    // Assert
+    expect(hint.kind === 'event' && [hint.event.event, hint.event.claims]).toStrictEqual([
+      'incident.reopened',
+      { user: 'PUSR0AL' },
+    ]);
+  });
+
   it('reads a resolution by no one (agent null) without a claimed user', () => {
     // Arrange
     const body = withPath(pagerDuty('event.event_type', 'incident.resolved'), ['event', 'agent'], null);
