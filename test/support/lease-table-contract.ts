@@ -37,6 +37,13 @@ const STATE: SubjectState = { entryOwned: true, touched: { [VIEW]: null, [EDIT]:
 const AHEAD: SubjectState = { entryOwned: true, touched: { [VIEW]: null } };
 const clockAt = (seconds: number) => () => seconds;
 
+/** A grant's createLease: its lock taken by `granter`, with the state it records ahead (AHEAD). */
+function createAhead(table: ContractTable, lease: Lease) {
+  return table.repository.createLease(lease, anAudit(lease, 'requested'), {
+    lock: { owner: 'granter', now: NOW + 1, ahead: AHEAD },
+  });
+}
+
 function aLease(overrides: Partial<Lease> = {}): Lease {
   return {
     requestId: 'req-1',
@@ -262,9 +269,7 @@ export function leaseTableContract(name: string, fresh: () => Promise<ContractTa
         const lease = aLease();
 
         // Act
-        const result = await table.repository.createLease(lease, anAudit(lease, 'requested'), {
-          lock: { owner: 'granter', now: NOW + 1, ahead: AHEAD },
-        });
+        const result = await createAhead(table, lease);
 
         // Assert
         expect(result.created && result.lock?.owner).toBe('granter');
@@ -284,9 +289,7 @@ export function leaseTableContract(name: string, fresh: () => Promise<ContractTa
         const lease = aLease();
 
         // Act
-        const result = await table.repository.createLease(lease, anAudit(lease, 'requested'), {
-          lock: { owner: 'granter', now: NOW + 1, ahead: AHEAD },
-        });
+        const result = await createAhead(table, lease);
 
         // Assert
         expect(result.created && result.lock?.owner).toBe('granter');

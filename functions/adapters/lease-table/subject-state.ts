@@ -41,28 +41,9 @@ export function subjectStateUpdate(
   state: SubjectState,
   lockOwner: string,
 ) {
-  if (holdsNothing(state)) {
-    return {
-      TableName: tableName,
-      Key: subjectItemKey(subject),
-      UpdateExpression:
-        'SET #version = if_not_exists(#version, :zero) + :one REMOVE #entryOwned, #touched, #aheadBy',
-      ConditionExpression: '#lockOwner = :owner',
-      ExpressionAttributeNames: {
-        '#entryOwned': 'entryOwned',
-        '#touched': 'touched',
-        '#version': 'version',
-        '#lockOwner': 'lockOwner',
-        '#aheadBy': 'aheadBy',
-      },
-      ExpressionAttributeValues: { ':zero': 0, ':one': 1, ':owner': lockOwner },
-    };
-  }
-  return {
+  const update = {
     TableName: tableName,
     Key: subjectItemKey(subject),
-    UpdateExpression:
-      'SET #entryOwned = :entryOwned, #touched = :touched, #version = if_not_exists(#version, :zero) + :one REMOVE #aheadBy',
     ConditionExpression: '#lockOwner = :owner',
     ExpressionAttributeNames: {
       '#entryOwned': 'entryOwned',
@@ -71,12 +52,23 @@ export function subjectStateUpdate(
       '#lockOwner': 'lockOwner',
       '#aheadBy': 'aheadBy',
     },
+  };
+  const counted = '#version = if_not_exists(#version, :zero) + :one';
+  const counter = { ':zero': 0, ':one': 1, ':owner': lockOwner };
+  if (holdsNothing(state)) {
+    return {
+      ...update,
+      UpdateExpression: `SET ${counted} REMOVE #entryOwned, #touched, #aheadBy`,
+      ExpressionAttributeValues: counter,
+    };
+  }
+  return {
+    ...update,
+    UpdateExpression: `SET #entryOwned = :entryOwned, #touched = :touched, ${counted} REMOVE #aheadBy`,
     ExpressionAttributeValues: {
       ':entryOwned': state.entryOwned,
       ':touched': touchedItem(state.touched),
-      ':zero': 0,
-      ':one': 1,
-      ':owner': lockOwner,
+      ...counter,
     },
   };
 }
