@@ -4,7 +4,7 @@
  * errors and Basic auth (email:API token), and signed webhooks sent to the broker when an issue is created,
  * edited or transitioned. Users, projects, custom fields and the workflow come from a site file (site.json).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BodyTooLargeError, closeServer, listen, readBody } from '../http';
 import { handleJira, issueEvent, type JiraEvent, MAX_PAGE_SIZE, sendJiraJson } from './routes';
