@@ -4,7 +4,6 @@ import { activate, end, fingerprintOf, newLease } from '../core/leases';
 import type { Caller, GrantRequest, Lease } from '../core/model';
 import type { Outcome } from '../core/outcomes';
 import * as outcomes from '../core/outcomes';
-import { stateAheadOfCreate } from '../core/planner';
 import { idempotencyConflict, otherIntegration } from '../core/rejections';
 import { evaluateGrant } from '../core/rule-decision';
 import { type AppDeps, auditEvent, nowSeconds } from './deps';
@@ -30,9 +29,7 @@ export async function grantAccess(
     nowSeconds(deps),
     caller,
   );
-  // A fresh grant needs the subject's lock next: it is taken with the lease, in one transaction, which also
-  // records the state the grant's plan records ahead if the subject turns out to be one the broker holds
-  // nothing of (reconcileSubject): no write of its own before EKS is called.
+  // A fresh grant needs the subject's lock next: it is taken with the lease, in one transaction.
   const created = await deps.store.createLease(
     lease,
     auditEvent(deps, lease, 'requested', request.requestedBy, {
@@ -41,13 +38,7 @@ export async function grantAccess(
       ...(request.ticket ? { ticket: request.ticket } : {}),
       origin: lease.origin,
     }),
-    {
-      lock: {
-        owner: randomUUID(),
-        now: nowSeconds(deps),
-        ahead: stateAheadOfCreate({ policyArn: lease.policyArn, accessScope: lease.accessScope }),
-      },
-    },
+    { lock: { owner: randomUUID(), now: nowSeconds(deps) } },
   );
   if (!created.created) {
     // The requestId is another integration's grant: not this request's, whatever its content.

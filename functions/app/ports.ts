@@ -53,45 +53,25 @@ export type CreateLeaseResult =
   | { readonly created: true; readonly lock?: HeldLock }
   | { readonly created: false; readonly existing: Lease | undefined; readonly fingerprint: string };
 
-/** The lock createLease takes with the lease (see LeaseRepository.createLease). */
-export interface CreateLeaseLock {
-  readonly owner: string;
-  readonly now: number;
-  readonly ahead?: SubjectState;
-}
-
-/** A subject's records, as readSubject reads them in one request. */
-export interface SubjectRecords {
-  readonly leases: Lease[];
-  readonly state: SubjectState;
-  /**
-   * The owner of the lock that recorded `state` ahead with a lease's creation (createLease's `lock.ahead`), the
-   * subject having had none: present until the state is next saved.
-   */
-  readonly aheadBy?: string;
-}
-
 /** The leases, their request pointers (the idempotency keys), the subjects' states and the audit trail. */
 export interface LeaseRepository {
   /**
    * Records a new lease, its request pointer and its first audit event, all or none. When the requestId is
    * taken, answers what is there, so the caller tells a replay (same fingerprint) from a conflicting reuse.
    * `lock`: also take the subject's lock, in the same write; a lock held by another leaves the lease created
-   * without it. `lock.ahead`: when the subject has no state yet, it is recorded as its state in that same write
-   * (what a fresh grant records ahead of its EKS calls, sparing it a write), and readSubject names `owner` as
-   * `aheadBy` until the state is next saved.
+   * without it.
    */
   createLease(
     lease: Lease,
     audit: AuditEvent,
-    options?: { readonly lock?: CreateLeaseLock },
+    options?: { readonly lock?: { readonly owner: string; readonly now: number } },
   ): Promise<CreateLeaseResult>;
   /** The lease of grant `requestId`, strongly consistent. */
   findLease(requestId: string): Promise<Lease | undefined>;
   /** The lease of grant `requestId` when its subject is known: cheaper than findLease. */
   findSubjectLease(subject: Subject, requestId: string): Promise<Lease | undefined>;
   /** The subject's leases that still count (not ended) and its state, strongly consistent, in one read. */
-  readSubject(subject: Subject): Promise<SubjectRecords>;
+  readSubject(subject: Subject): Promise<{ leases: Lease[]; state: SubjectState }>;
   /**
    * Writes `lease` as version `expectedVersion + 1` if the stored one is still `expectedVersion`, with its
    * audit event, all or none; a lost race throws ConcurrentModificationError. `unlock`: free the subject's

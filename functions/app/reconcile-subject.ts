@@ -5,7 +5,6 @@ import {
   type ActualAccess,
   type Association,
   EMPTY_SUBJECT_STATE,
-  holdsNothing,
   type Lease,
   OWNER_TAG_KEY,
   OWNER_TAG_VALUE,
@@ -34,8 +33,6 @@ export interface SubjectReads {
   readonly leases: Promise<Lease[]>;
   /** The subject's state as stored, read with its leases (one request). */
   readonly state: Promise<SubjectState>;
-  /** Whose createLease recorded that state ahead, the subject having had none (see LeaseRepository). */
-  readonly aheadBy: Promise<string | undefined>;
   /** What EKS holds (entry and associations): read from the start, or at the first look when deferred. */
   readonly actual: Promise<ActualAccess | null>;
 }
@@ -55,8 +52,7 @@ export function startReads(
   const stored = deps.store.readSubject(subject);
   const leases = stored.then((records) => records.leases);
   const state = stored.then((records) => records.state);
-  const aheadBy = stored.then((records) => records.aheadBy);
-  for (const read of [leases, state, aheadBy]) read.catch(() => undefined);
+  for (const read of [leases, state]) read.catch(() => undefined);
   let actual: Promise<ActualAccess | null> | undefined;
   const readActual = (): Promise<ActualAccess | null> => {
     if (!actual) {
@@ -69,7 +65,6 @@ export function startReads(
   return {
     leases,
     state,
-    aheadBy,
     get actual() {
       return readActual();
     },
@@ -100,15 +95,8 @@ export async function reconcileSubject(
     const reads = attempt === 1 && options.reads ? options.reads : startReads(deps, subject);
     // The lock's state is the freshest (only the holder writes it); a lock taken along with a lease's
     // creation comes without it, and the state read with the leases, after the lock was taken, is as good.
-    const [stored, leases, aheadBy] = await Promise.all([
-      lock.state ?? reads.state,
-      reads.leases,
-      reads.aheadBy,
-    ]);
-    // A state this lock's createLease recorded ahead (the grant's own, for a subject that had none) stands for
-    // none in the plan: the plan then records the same state ahead, already written, so it is not written again.
-    const found = lock.state === undefined && aheadBy === lock.owner ? EMPTY_SUBJECT_STATE : stored;
-    const state = restart ?? found;
+    const [stored, leases] = await Promise.all([lock.state ?? reads.state, reads.leases]);
+    const state = restart ?? stored;
     restart = undefined;
     const actual =
       attempt === 1 && options.granting !== undefined
@@ -159,7 +147,8 @@ async function readForGrant(
   },
 ): Promise<ActualAccess | null> {
   const { state, leases, requestId, reads } = known;
-  if (holdsNothing(state) && leases.every((lease) => lease.requestId === requestId)) return null;
+  const holdsNothing = !state.entryOwned && Object.keys(state.touched).length === 0;
+  if (holdsNothing && leases.every((lease) => lease.requestId === requestId)) return null;
   const granted = leases.some((lease) => lease.requestId !== requestId && lease.status === 'active');
   if (!granted) return reads.actual;
   let associations: Association[] | null;

@@ -233,11 +233,6 @@ export const EMPTY_SUBJECT_STATE: SubjectState = Object.freeze({
   touched: Object.freeze({}),
 });
 
-/** The broker holds nothing of the subject: no entry of its own, no policy changed. */
-export function holdsNothing(state: SubjectState): boolean {
-  return !state.entryOwned && Object.keys(state.touched).length === 0;
-}
-
 /** The tag the broker puts on entries it creates, and only on those. */
 export const OWNER_TAG_KEY = `${BROKER_NAME}/managed`;
 export const OWNER_TAG_VALUE = 'true';

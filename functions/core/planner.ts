@@ -135,15 +135,3 @@ function wantedScopes(wanted: readonly Association[]): Map<string, AccessScope> 
   }
   return scopes;
 }
-
-/**
- * The state a grant of `wanted` alone records ahead of its EKS calls on a subject the broker holds nothing of
- * and finds no entry for: the entry it creates, and the policy it associates, there before as nothing. Recorded
- * with the lease's creation (createLease's `lock.ahead`), it spares a fresh grant a write of its own.
- */
-export function stateAheadOfCreate(wanted: Association): SubjectState {
-  const fresh = plan({ state: EMPTY_SUBJECT_STATE, wanted: [wanted], actual: null });
-  // Only an entry that is there can make a plan impossible.
-  if (!fresh.ok) throw new Error(fresh.message);
-  return fresh.stateBefore;
-}

@@ -33,16 +33,7 @@ const EDIT = 'arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy';
 const SUBJECT: Subject = { clusterName: 'demo', principalArn: 'arn:aws:iam::111122223333:role/dev' };
 const OTHER: Subject = { clusterName: 'demo', principalArn: 'arn:aws:iam::111122223333:role/ops' };
 const STATE: SubjectState = { entryOwned: true, touched: { [VIEW]: null, [EDIT]: { type: 'cluster' } } };
-/** What a fresh grant of VIEW records ahead with its lease (createLease's `lock.ahead`). */
-const AHEAD: SubjectState = { entryOwned: true, touched: { [VIEW]: null } };
 const clockAt = (seconds: number) => () => seconds;
-
-/** A grant's createLease: its lock taken by `granter`, with the state it records ahead (AHEAD). */
-function createAhead(table: ContractTable, lease: Lease) {
-  return table.repository.createLease(lease, anAudit(lease, 'requested'), {
-    lock: { owner: 'granter', now: NOW + 1, ahead: AHEAD },
-  });
-}
 
 function aLease(overrides: Partial<Lease> = {}): Lease {
   return {
@@ -233,98 +224,6 @@ export function leaseTableContract(name: string, fresh: () => Promise<ContractTa
           table.repository.saveSubjectState(SUBJECT, STATE, 'crashed').catch((error: unknown) => error),
         ).resolves.toBeInstanceOf(ConcurrentModificationError);
         await holder.done();
-      });
-
-      it('records the state asked ahead on a subject that has none, naming the lock owner until the next save', async () => {
-        // Arrange
-        const table = await fresh();
-        const lease = aLease();
-
-        // Act
-        const result = await table.repository.createLease(lease, anAudit(lease, 'requested'), {
-          lock: { owner: 'granter', now: NOW, ahead: AHEAD },
-        });
-
-        // Assert
-        if (!result.created || result.lock === undefined) throw new Error('expected the lease with its lock');
-        await expect(table.repository.readSubject(SUBJECT)).resolves.toStrictEqual({
-          leases: [lease],
-          state: AHEAD,
-          aheadBy: 'granter',
-        });
-        await table.repository.saveSubjectState(SUBJECT, AHEAD, 'granter');
-        await expect(table.repository.readSubject(SUBJECT)).resolves.toStrictEqual({
-          leases: [lease],
-          state: AHEAD,
-        });
-      });
-
-      it('leaves a saved state as it is and names nobody, whatever state is asked ahead', async () => {
-        // Arrange
-        const table = await fresh();
-        const baseline: SubjectState = { entryOwned: false, touched: { [VIEW]: { type: 'cluster' } } };
-        await table.repository.withLock(SUBJECT, 'earlier', clockAt(NOW), (lock) =>
-          table.repository.saveSubjectState(SUBJECT, baseline, lock.owner),
-        );
-        const lease = aLease();
-
-        // Act
-        const result = await createAhead(table, lease);
-
-        // Assert
-        expect(result.created && result.lock?.owner).toBe('granter');
-        await expect(table.repository.readSubject(SUBJECT)).resolves.toStrictEqual({
-          leases: [lease],
-          state: baseline,
-        });
-      });
-
-      it('keeps a saved state that holds nothing as none: the next grant records its state ahead', async () => {
-        // Arrange: the subject's leases ended and the broker gave everything back.
-        const table = await fresh();
-        await table.repository.withLock(SUBJECT, 'earlier', clockAt(NOW), async (lock) => {
-          await table.repository.saveSubjectState(SUBJECT, STATE, lock.owner);
-          await table.repository.saveSubjectState(SUBJECT, EMPTY_SUBJECT_STATE, lock.owner);
-        });
-        const lease = aLease();
-
-        // Act
-        const result = await createAhead(table, lease);
-
-        // Assert
-        expect(result.created && result.lock?.owner).toBe('granter');
-        await expect(table.repository.readSubject(SUBJECT)).resolves.toStrictEqual({
-          leases: [lease],
-          state: AHEAD,
-          aheadBy: 'granter',
-        });
-      });
-
-      it('records nothing ahead when another holds the lock, or when the requestId is taken', async () => {
-        // Arrange
-        const table = await fresh();
-        const holder = await holdLock(table, SUBJECT, 'holder', NOW);
-        const lease = aLease();
-        const other = aLease({ requestId: 'req-2', ...OTHER });
-        await table.repository.createLease(other, anAudit(other, 'requested'));
-        const reuse = aLease({ requestId: 'req-2' });
-
-        // Act
-        const alone = await table.repository.createLease(lease, anAudit(lease, 'requested'), {
-          lock: { owner: 'granter', now: NOW + 10, ahead: AHEAD },
-        });
-        await holder.done();
-        const taken = await table.repository.createLease(reuse, anAudit(reuse, 'requested'), {
-          lock: { owner: 'reuser', now: NOW + 10, ahead: AHEAD },
-        });
-
-        // Assert
-        expect(alone).toStrictEqual({ created: true });
-        expect(taken.created).toBe(false);
-        await expect(table.repository.readSubject(SUBJECT)).resolves.toStrictEqual({
-          leases: [lease],
-          state: EMPTY_SUBJECT_STATE,
-        });
       });
 
       it('refuses an audit event of another request, and records nothing', async () => {

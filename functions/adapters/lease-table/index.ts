@@ -2,7 +2,6 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type {
   AuditEvent,
-  CreateLeaseLock,
   CreateLeaseResult,
   DriftCursor,
   DueLease,
@@ -10,7 +9,6 @@ import type {
   LeaseRepository,
   LiveLeasePage,
   SubjectLocks,
-  SubjectRecords,
   WebhookDeliveries,
 } from '../../app/ports';
 import { ConfigurationError } from '../../core/errors';
@@ -89,7 +87,9 @@ export class LeaseStore implements LeaseRepository, SubjectLocks {
   createLease(
     lease: Lease,
     audit: AuditEvent,
-    options?: { readonly lock?: CreateLeaseLock & { readonly ttlSeconds?: number } },
+    options?: {
+      readonly lock?: { readonly owner: string; readonly now: number; readonly ttlSeconds?: number };
+    },
   ): Promise<CreateLeaseResult> {
     return createLease(this.table, lease, audit, options);
   }
@@ -102,7 +102,7 @@ export class LeaseStore implements LeaseRepository, SubjectLocks {
     return findSubjectLease(this.table, subject, requestId);
   }
 
-  readSubject(subject: Subject): Promise<SubjectRecords> {
+  readSubject(subject: Subject): Promise<{ leases: Lease[]; state: SubjectState }> {
     return readSubject(this.table, subject);
   }
 

@@ -3,15 +3,9 @@ import {
   TransactWriteCommand,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import type {
-  AuditEvent,
-  CreateLeaseLock,
-  CreateLeaseResult,
-  HeldLock,
-  SubjectRecords,
-} from '../../app/ports';
+import type { AuditEvent, CreateLeaseResult, HeldLock } from '../../app/ports';
 import { ConcurrentModificationError, PermanentError } from '../../core/errors';
-import type { Lease, Subject } from '../../core/model';
+import type { Lease, Subject, SubjectState } from '../../core/model';
 import { sameSubject } from '../../core/subject';
 import { cancellationCodes } from './dynamo-errors';
 import { readString } from './item-fields';
@@ -41,14 +35,13 @@ const MAX_TRANSACTION_ITEMS = 100;
  * `lock`: also take the subject's lock in the same transaction, sparing a fresh grant the round trip of
  * taking it after (the lock comes without the subject's state, which the holder reads when it needs it).
  * A lock held by another invocation does not stop the lease: it is then created alone, without the lock.
- * `lock.ahead`: recorded as the subject's state in the same transaction if it has none (see lockUpdate).
  */
 export async function createLease(
   table: LeaseTable,
   lease: Lease,
   audit: AuditEvent,
   options: {
-    readonly lock?: CreateLeaseLock & { readonly ttlSeconds?: number };
+    readonly lock?: { readonly owner: string; readonly now: number; readonly ttlSeconds?: number };
   } = {},
 ): Promise<CreateLeaseResult> {
   checkAudit(lease, audit);
@@ -62,10 +55,7 @@ export async function createLease(
   if (lock !== undefined) {
     const ttlSeconds = lock.ttlSeconds ?? DEFAULT_LOCK_TTL_SECONDS;
     const lockItem: TransactItem = {
-      Update: {
-        TableName: table.tableName,
-        ...lockUpdate(lease, lock.owner, lock.now, ttlSeconds, lock.ahead),
-      },
+      Update: { TableName: table.tableName, ...lockUpdate(lease, lock.owner, lock.now, ttlSeconds) },
     };
     try {
       await call('createLease', () =>
@@ -149,14 +139,14 @@ export async function findSubjectLease(
  * table, not an index: the planner must see a lease written a moment ago, which an index cannot promise.
  * Ended leases are read and filtered out until TTL removes them, a bounded cost per subject.
  */
-export async function readSubject(table: LeaseTable, subject: Subject): Promise<SubjectRecords> {
+export async function readSubject(
+  table: LeaseTable,
+  subject: Subject,
+): Promise<{ leases: Lease[]; state: SubjectState }> {
   const items = await queryAll(table, 'readSubject', subjectQuery(table.tableName, subject));
-  const subjectItem = items.find((item) => item.sk === SUBJECT_SK);
-  const aheadBy = subjectItem?.aheadBy;
   return {
     leases: items.filter((item) => item.sk !== SUBJECT_SK).map(leaseFromItem),
-    state: subjectStateFromItem(subjectItem),
-    ...(typeof aheadBy === 'string' ? { aheadBy } : {}),
+    state: subjectStateFromItem(items.find((item) => item.sk === SUBJECT_SK)),
   };
 }
 

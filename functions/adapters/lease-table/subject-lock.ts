@@ -5,7 +5,7 @@ import { ConcurrentModificationError, SubjectBusyError } from '../../core/errors
 import type { Subject, SubjectState } from '../../core/model';
 import { describeSubject, sameSubject } from '../../core/subject';
 import { fullJitter, sleep } from './backoff';
-import { subjectStateFromItem, touchedItem } from './items';
+import { subjectStateFromItem } from './items';
 import { subjectItemKey } from './schema';
 import { call, type TableClient } from './table-client';
 
@@ -15,22 +15,14 @@ export const DEFAULT_LOCK_TTL_SECONDS = 60;
 /**
  * Takes the subject's lock until `now + ttlSeconds` (epoch seconds), on the subject's item (created if need
  * be): one update, sent alone (takeLock) or inside createLease's transaction.
- * `ahead`: a state recorded in the same update if the subject has none (see createLease); `aheadBy` then names
- * `owner`, else it is overwritten with the state's own flag (only a string names an owner; saves remove it).
  */
-export function lockUpdate(
-  subject: Subject,
-  owner: string,
-  now: number,
-  ttlSeconds: number,
-  ahead?: SubjectState,
-) {
+export function lockUpdate(subject: Subject, owner: string, now: number, ttlSeconds: number) {
   // Taken when nobody holds it, when its holder let it expire (a crashed invocation), or when `owner`
   // holds it already: re-entry extends it.
   const isFree = 'attribute_not_exists(#lockOwner)';
   const hasExpired = '#lockUntil <= :now';
   const isOwners = '#lockOwner = :owner';
-  const update = {
+  return {
     Key: subjectItemKey(subject),
     UpdateExpression:
       'SET #lockOwner = :owner, #lockUntil = :until, #kind = :kind, #clusterName = :clusterName, #principalArn = :principalArn',
@@ -49,23 +41,6 @@ export function lockUpdate(
       ':kind': 'subject',
       ':clusterName': subject.clusterName,
       ':principalArn': subject.principalArn,
-    },
-  };
-  if (ahead === undefined) return update;
-  // Every operand is read from the item as it was before this update: `aheadBy` tells whether it had a state.
-  return {
-    ...update,
-    UpdateExpression: `${update.UpdateExpression}, #aheadBy = if_not_exists(#entryOwned, :owner), #entryOwned = if_not_exists(#entryOwned, :aheadOwned), #touched = if_not_exists(#touched, :aheadTouched)`,
-    ExpressionAttributeNames: {
-      ...update.ExpressionAttributeNames,
-      '#aheadBy': 'aheadBy',
-      '#entryOwned': 'entryOwned',
-      '#touched': 'touched',
-    },
-    ExpressionAttributeValues: {
-      ...update.ExpressionAttributeValues,
-      ':aheadOwned': ahead.entryOwned,
-      ':aheadTouched': touchedItem(ahead.touched),
     },
   };
 }

@@ -4,7 +4,7 @@
  */
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ConcurrentModificationError } from '../../core/errors';
-import { holdsNothing, type Subject, type SubjectState } from '../../core/model';
+import type { Subject, SubjectState } from '../../core/model';
 import { describeSubject } from '../../core/subject';
 import { touchedItem } from './items';
 import { subjectItemKey } from './schema';
@@ -30,45 +30,31 @@ export async function saveSubjectState(
   }
 }
 
-/**
- * The subject's state on its item, only while `lockOwner` holds the lock; the item's version counts saves. A
- * state saved is no longer the one createLease recorded ahead: `aheadBy` goes. A state that holds nothing is
- * kept as none (read back as the empty state), so the subject's next grant records its state ahead again.
- */
+/** The subject's state on its item, only while `lockOwner` holds the lock; the item's version counts saves. */
 export function subjectStateUpdate(
   tableName: string,
   subject: Subject,
   state: SubjectState,
   lockOwner: string,
 ) {
-  const update = {
+  return {
     TableName: tableName,
     Key: subjectItemKey(subject),
+    UpdateExpression:
+      'SET #entryOwned = :entryOwned, #touched = :touched, #version = if_not_exists(#version, :zero) + :one',
     ConditionExpression: '#lockOwner = :owner',
     ExpressionAttributeNames: {
       '#entryOwned': 'entryOwned',
       '#touched': 'touched',
       '#version': 'version',
       '#lockOwner': 'lockOwner',
-      '#aheadBy': 'aheadBy',
     },
-  };
-  const counted = '#version = if_not_exists(#version, :zero) + :one';
-  const counter = { ':zero': 0, ':one': 1, ':owner': lockOwner };
-  if (holdsNothing(state)) {
-    return {
-      ...update,
-      UpdateExpression: `SET ${counted} REMOVE #entryOwned, #touched, #aheadBy`,
-      ExpressionAttributeValues: counter,
-    };
-  }
-  return {
-    ...update,
-    UpdateExpression: `SET #entryOwned = :entryOwned, #touched = :touched, ${counted} REMOVE #aheadBy`,
     ExpressionAttributeValues: {
       ':entryOwned': state.entryOwned,
       ':touched': touchedItem(state.touched),
-      ...counter,
+      ':zero': 0,
+      ':one': 1,
+      ':owner': lockOwner,
     },
   };
 }

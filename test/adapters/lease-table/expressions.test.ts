@@ -46,29 +46,6 @@ describe('DynamoDB expressions of the lease table, built without a request', () 
       });
     });
 
-    it('records a state ahead only where the item has none, and says so in aheadBy (operands read before the update)', () => {
-      // Act
-      const update = lockUpdate(SUBJECT, 'owner-a', NOW, 30, { entryOwned: true, touched: { [VIEW]: null } });
-
-      // Assert
-      expect(update.UpdateExpression).toBe(
-        'SET #lockOwner = :owner, #lockUntil = :until, #kind = :kind, #clusterName = :clusterName, #principalArn = :principalArn, #aheadBy = if_not_exists(#entryOwned, :owner), #entryOwned = if_not_exists(#entryOwned, :aheadOwned), #touched = if_not_exists(#touched, :aheadTouched)',
-      );
-      expect(update.ConditionExpression).toBe(
-        'attribute_not_exists(#lockOwner) OR #lockUntil <= :now OR #lockOwner = :owner',
-      );
-      expect(update.ExpressionAttributeNames).toMatchObject({
-        '#aheadBy': 'aheadBy',
-        '#entryOwned': 'entryOwned',
-        '#touched': 'touched',
-      });
-      expect(update.ExpressionAttributeValues).toMatchObject({
-        ':owner': 'owner-a',
-        ':aheadOwned': true,
-        ':aheadTouched': { [VIEW]: null },
-      });
-    });
-
     it('frees the lock only for its owner', () => {
       // Act
       const update = unlockUpdate(SUBJECT, 'owner-a');
@@ -130,7 +107,7 @@ describe('DynamoDB expressions of the lease table, built without a request', () 
       });
     });
 
-    it('saves the subject state only while the owner holds the lock, counting versions from zero, naming nobody ahead', () => {
+    it('saves the subject state only while the owner holds the lock, counting versions from zero', () => {
       // Arrange
       const state = {
         entryOwned: true,
@@ -145,14 +122,13 @@ describe('DynamoDB expressions of the lease table, built without a request', () 
         TableName: TABLE,
         Key: SUBJECT_ITEM_KEY,
         UpdateExpression:
-          'SET #entryOwned = :entryOwned, #touched = :touched, #version = if_not_exists(#version, :zero) + :one REMOVE #aheadBy',
+          'SET #entryOwned = :entryOwned, #touched = :touched, #version = if_not_exists(#version, :zero) + :one',
         ConditionExpression: '#lockOwner = :owner',
         ExpressionAttributeNames: {
           '#entryOwned': 'entryOwned',
           '#touched': 'touched',
           '#version': 'version',
           '#lockOwner': 'lockOwner',
-          '#aheadBy': 'aheadBy',
         },
         ExpressionAttributeValues: {
           ':entryOwned': true,

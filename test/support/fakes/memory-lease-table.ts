@@ -2,7 +2,6 @@ import { checkAudit } from '../../../functions/adapters/lease-table/lease-record
 import { OwnLock } from '../../../functions/adapters/lease-table/subject-lock';
 import type {
   AuditEvent,
-  CreateLeaseLock,
   CreateLeaseResult,
   DriftCursor,
   DueLease,
@@ -10,7 +9,6 @@ import type {
   LeaseRepository,
   LiveLeasePage,
   SubjectLocks,
-  SubjectRecords,
   WebhookDeliveries,
 } from '../../../functions/app/ports';
 import {
@@ -20,7 +18,6 @@ import {
 } from '../../../functions/core/errors';
 import {
   EMPTY_SUBJECT_STATE,
-  holdsNothing,
   type Lease,
   type Subject,
   type SubjectState,
@@ -40,8 +37,6 @@ interface SubjectRecord {
   /** Epoch seconds of the lock holder's clock. */
   lockUntil?: number;
   state?: SubjectState;
-  /** The lock owner whose createLease recorded `state` ahead, until the state is next saved. */
-  aheadBy?: string;
 }
 
 export type MemoryLeaseTableOperation =
@@ -127,7 +122,7 @@ export class MemoryLeaseTable implements LeaseRepository, SubjectLocks {
   async createLease(
     lease: Lease,
     audit: AuditEvent,
-    options: { readonly lock?: CreateLeaseLock } = {},
+    options: { readonly lock?: { readonly owner: string; readonly now: number } } = {},
   ): Promise<CreateLeaseResult> {
     await this.request('createLease');
     checkAudit(lease, audit);
@@ -149,27 +144,17 @@ export class MemoryLeaseTable implements LeaseRepository, SubjectLocks {
       });
     }
 
-    const kept = storedLease(lease);
+    const stored = storedLease(lease);
     this.pointers.set(lease.requestId, {
       subject: { clusterName: lease.clusterName, principalArn: lease.principalArn },
       fingerprint: lease.fingerprint,
     });
-    this.leasesOf(lease).set(lease.requestId, kept);
+    this.leasesOf(lease).set(lease.requestId, stored);
     this.putAudit(audit, lease.version);
     const lock = options.lock;
     // A lock held by another leaves the lease created alone: the real adapter retries the transaction without it.
     if (lock === undefined || !this.takeLockRecord(lease, lock.owner, lock.now)) {
       return this.answer('createLease', { created: true });
-    }
-    if (lock.ahead !== undefined) {
-      // As the real update's if_not_exists: a state is recorded only where there was none, and says so.
-      const record = this.subjects.get(subjectKey(lease)) ?? {};
-      if (record.state === undefined) {
-        record.state = stored(lock.ahead);
-        record.aheadBy = lock.owner;
-      } else {
-        delete record.aheadBy;
-      }
     }
     // The lock comes without the subject's state, as from the transaction: the holder reads it when needed.
     return this.answer('createLease', { created: true, lock: this.newLock(lease, lock.owner, undefined) });
@@ -189,19 +174,14 @@ export class MemoryLeaseTable implements LeaseRepository, SubjectLocks {
     return this.answer('findSubjectLease', this.leaseAt(subject, requestId));
   }
 
-  async readSubject(subject: Subject): Promise<SubjectRecords> {
+  async readSubject(subject: Subject): Promise<{ leases: Lease[]; state: SubjectState }> {
     await this.request('readSubject');
     // The real Query returns the subject's partition in sort-key order: `L#<requestId>`.
     const leases = [...(this.leases.get(subjectKey(subject))?.values() ?? [])]
       .filter((lease) => lease.status !== 'ended')
       .sort((a, b) => compareStrings(a.requestId, b.requestId))
       .map(copy);
-    const aheadBy = this.subjects.get(subjectKey(subject))?.aheadBy;
-    return this.answer('readSubject', {
-      leases,
-      state: this.stateOf(subject),
-      ...(aheadBy === undefined ? {} : { aheadBy }),
-    });
+    return this.answer('readSubject', { leases, state: this.stateOf(subject) });
   }
 
   async saveLease(
@@ -242,10 +222,7 @@ export class MemoryLeaseTable implements LeaseRepository, SubjectLocks {
         `The lock on ${describeSubject(subject)} is not held by ${lockOwner}: its state was not saved`,
       );
     }
-    // As the real update: a state that holds nothing is kept as none.
-    if (holdsNothing(state)) delete record.state;
-    else record.state = stored(state);
-    delete record.aheadBy;
+    record.state = stored(state);
     await this.answer('saveSubjectState', undefined);
   }
 
