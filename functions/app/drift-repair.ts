@@ -1,19 +1,10 @@
-import { PermanentError } from '../core/errors';
 import { wantedAccess } from '../core/leases';
-import {
-  type ActualAccess,
-  type Association,
-  type Lease,
-  OWNER_TAG_KEY,
-  OWNER_TAG_VALUE,
-  type Subject,
-  type SubjectState,
-} from '../core/model';
+import type { Lease, Subject, SubjectState } from '../core/model';
 import * as outcomes from '../core/outcomes';
 import type { Action } from '../core/planner';
 import { plan } from '../core/planner';
 import { type AppDeps, nowSeconds } from './deps';
-import { reconcileSubject } from './reconcile-subject';
+import { readAssociatedAccess, reconcileSubject } from './reconcile-subject';
 import { underSubjectLock } from './subject-work';
 
 /** A subject's leases (not ended) and state, as one read of the lease table gives them. */
@@ -47,16 +38,8 @@ export async function findDrift(
   records: SubjectRecords,
   now: number,
 ): Promise<readonly Action[] | 'unreadable'> {
-  let associations: Association[] | null;
-  try {
-    associations = await deps.eks.readAssociations(subject);
-  } catch (error) {
-    if (error instanceof PermanentError) return 'unreadable';
-    throw error;
-  }
-  const tags: Record<string, string> = records.state.entryOwned ? { [OWNER_TAG_KEY]: OWNER_TAG_VALUE } : {};
-  const actual: ActualAccess | null =
-    associations === null ? null : { entryType: 'STANDARD', tags, associations };
+  const actual = await readAssociatedAccess(deps, subject, records.state);
+  if (actual === 'unlisted') return 'unreadable';
   const result = plan({ state: records.state, wanted: wantedAccess(records.leases, now), actual });
   return result.ok ? result.actions : 'unreadable';
 }

@@ -151,11 +151,26 @@ async function readForGrant(
   if (holdsNothing && leases.every((lease) => lease.requestId === requestId)) return null;
   const granted = leases.some((lease) => lease.requestId !== requestId && lease.status === 'active');
   if (!granted) return reads.actual;
+  const associated = await readAssociatedAccess(deps, subject, state);
+  return associated === 'unlisted' ? reads.actual : associated;
+}
+
+/**
+ * What EKS holds, from one call that lists the entry's associations: the entry is taken as a STANDARD one
+ * tagged as `state` remembers it (only a full read decides ownership; the plan of a full read finds an entry
+ * someone replaced). null: no entry. `unlisted`: EKS refuses to list them (a node entry in its place), which
+ * only a full read can tell.
+ */
+export async function readAssociatedAccess(
+  deps: Pick<ReconcileDeps, 'eks'>,
+  subject: Subject,
+  state: SubjectState,
+): Promise<ActualAccess | null | 'unlisted'> {
   let associations: Association[] | null;
   try {
     associations = await deps.eks.readAssociations(subject);
   } catch (error) {
-    if (error instanceof PermanentError) return reads.actual;
+    if (error instanceof PermanentError) return 'unlisted';
     throw error;
   }
   if (associations === null) return null;

@@ -29,7 +29,7 @@ import type { Delivery } from '../../functions/app/identify-caller';
 import { takeRequest } from '../../functions/app/intake';
 import { MAX_RECEIVE_COUNT } from '../../functions/config/defaults';
 import { isRetryable } from '../../functions/core/errors';
-import type { AccessScope, Lease } from '../../functions/core/model';
+import type { Lease } from '../../functions/core/model';
 import type { Outcome } from '../../functions/core/outcomes';
 import type { EksEmulator } from '../../infra/local/eks/emulator';
 import type { MutationRecord } from '../../infra/local/eks/model';
@@ -47,27 +47,11 @@ import {
   type Violation,
 } from './invariants';
 import type { ModelStats } from './model-stats';
+import { DURATIONS, EXTENSIONS, POLICIES, SCOPES } from './request-shapes';
 import type { ArmedTimer, SafetyWorld } from './safety-world';
 import { seedSafetySubjects } from './subjects';
 
 export const SOURCE = 'com.example.ticketing';
-export const POLICIES = [
-  'AmazonEKSViewPolicy',
-  'AmazonEKSEditPolicy',
-  'AmazonEKSClusterAdminPolicy',
-] as const;
-export const SCOPES: readonly AccessScope[] = [
-  { type: 'cluster' },
-  { type: 'namespace', namespaces: ['a'] },
-  { type: 'namespace', namespaces: ['b'] },
-  { type: 'namespace', namespaces: ['a', 'b'] },
-  { type: 'namespace', namespaces: ['ops'] },
-  { type: 'namespace', namespaces: ['team-*'] },
-  { type: 'namespace', namespaces: ['a', 'team-x'] },
-];
-/** Seconds; the last is over every rule's maximum (rejected). */
-export const DURATIONS = [20, 90, 300, 900, 1000, 3600, 28800, 30000] as const;
-const EXTENSIONS = [30, 300, 3600, 30000] as const;
 
 export const VISIBILITY_SECONDS = 30;
 export const MAX_RECEIVES = MAX_RECEIVE_COUNT;

@@ -1,20 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { AccessRules } from '../../../functions/core/rules';
 import type { Violation } from '../invariants';
+import { DURATIONS, EXTENSIONS, POLICIES, SCOPES } from '../request-shapes';
 import { type Chain, Checks, INTRUDER } from './checks';
 import type { FaultRates } from './invocation';
 import { Rng, seedOf } from './random';
 import { SimStats, type StatsData } from './stats';
-import {
-  DURATIONS,
-  EXTENSIONS,
-  type Intrusion,
-  POLICIES,
-  planRun,
-  SCOPES,
-  type SimOp,
-  SUBJECTS,
-} from './workload';
+import { type Intrusion, planRun, type SimOp, SUBJECTS } from './workload';
 import { SENDERS, SimWorld, START_MS } from './world';
 
 const SOURCE = 'com.example.ticketing';

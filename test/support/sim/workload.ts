@@ -1,25 +1,7 @@
-import type { AccessScope } from '../../../functions/core/model';
+import { DURATIONS, EXTENSIONS, SCOPES } from '../request-shapes';
 import type { FaultRates } from './invocation';
 import { Rng, seedOf } from './random';
 
-/** The same request shapes as the soak (test/support/model-runner.ts). */
-export const POLICIES = [
-  'AmazonEKSViewPolicy',
-  'AmazonEKSEditPolicy',
-  'AmazonEKSClusterAdminPolicy',
-] as const;
-export const SCOPES: readonly AccessScope[] = [
-  { type: 'cluster' },
-  { type: 'namespace', namespaces: ['a'] },
-  { type: 'namespace', namespaces: ['b'] },
-  { type: 'namespace', namespaces: ['a', 'b'] },
-  { type: 'namespace', namespaces: ['ops'] },
-  { type: 'namespace', namespaces: ['team-*'] },
-  { type: 'namespace', namespaces: ['a', 'team-x'] },
-];
-/** Seconds; the last is over every rule's maximum (rejected). */
-export const DURATIONS = [20, 90, 300, 900, 1000, 3600, 28800, 30000] as const;
-export const EXTENSIONS = [30, 300, 3600, 30000] as const;
 /** dev-a, dev-b, platform (baseline entry), node (EC2_LINUX entry), oncall (test/support/subjects.ts). */
 export const SUBJECTS = 5;
 /** Subjects whose entry the broker may have created, so an operator may delete or narrow it by hand. */
